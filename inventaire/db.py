@@ -1,0 +1,174 @@
+"""Engines, sessions and schema migrations.
+
+SQLite (the default) runs in WAL mode with a busy timeout; every write transaction starts
+with ``BEGIN IMMEDIATE`` so that two writers queue instead of failing half-way. PostgreSQL
+write transactions take the journal lock first, for the same effect: writes are few in a
+court IT service and a single queue keeps the journal chain simple and deadlock-free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import Session
+
+from inventaire.errors import (
+    DatabaseLocked,
+    DatabaseUnavailable,
+    InventaireError,
+    SchemaOutdated,
+    StaleVersion,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str, *, busy_timeout_s: float = 5.0) -> Engine:
+    """An engine for ``url`` configured for cartes (pragmas, timeouts, transactions)."""
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
+        _configure_sqlite(engine)
+        return engine
+    timeout_ms = int(busy_timeout_s * 1000)
+    return sa.create_engine(
+        url,
+        connect_args={"options": f"-c lock_timeout={timeout_ms}", "connect_timeout": 10},
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions would defeat
+        # BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        immediate = connection.get_execution_options().get("cartes_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+@contextlib.contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for reading; database failures come out as ``InventaireError``."""
+    with translate_errors(), Session(engine) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A unit of work: one transaction, committed at the end, rolled back on any error.
+
+    The journal lock is taken first, so concurrent writers wait for each other (up to the
+    busy timeout) instead of interleaving their journal entries.
+    """
+    with translate_errors():
+        write_engine = engine.execution_options(cartes_write=True)
+        with Session(write_engine) as session:
+            try:
+                if engine.dialect.name == "postgresql":
+                    session.execute(sa.text("SELECT seq FROM journal_head WHERE id = 1 FOR UPDATE"))
+                else:
+                    session.connection()  # BEGIN IMMEDIATE now, not at the first write
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn driver errors a user can meet into the domain's errors."""
+    try:
+        yield
+    except InventaireError:
+        raise
+    except StaleDataError as exc:
+        raise StaleVersion() from exc
+    except OperationalError as exc:
+        raise _operational(exc) from exc
+    except DBAPIError as exc:
+        if _pg_code(exc) == "55P03":  # lock_not_available
+            raise DatabaseLocked() from exc
+        raise
+
+
+def _pg_code(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _operational(exc: OperationalError) -> InventaireError | OperationalError:
+    text = str(exc.orig).lower()
+    if "locked" in text or "busy" in text or _pg_code(exc) == "55P03":
+        return DatabaseLocked()
+    if "no such table" in text or _pg_code(exc) == "42P01":
+        return SchemaOutdated()
+    if "unable to open" in text or "connection" in text or "could not" in text:
+        return DatabaseUnavailable(detail=str(exc.orig).strip().splitlines()[0])
+    return exc
+
+
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` with the Alembic migrations."""
+    from alembic import command
+
+    with translate_errors(), engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), revision)
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The schema revision of the database, or None if it was never initialised."""
+    from alembic.runtime.migration import MigrationContext
+
+    with translate_errors(), engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to work on a database that ``cartes init`` has not brought up to date."""
+    current = schema_revision(engine)
+    if current != head_revision():
+        raise SchemaOutdated(current=current)

@@ -1,0 +1,221 @@
+"""Tables of the inventory (DESIGN §3).
+
+Enumerations are stored as their English names in plain strings (no native database enum),
+so that a migration can add a value without a type change. The schema itself is created by
+the Alembic migrations in ``inventaire/migrations``; a test checks they match these models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Constraint names that are the same on SQLite and PostgreSQL, so migrations can name them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class OrganisationType(StrEnum):
+    COURT_OF_APPEAL = "COURT_OF_APPEAL"
+    JUDICIAL_COURT = "JUDICIAL_COURT"
+    BAR = "BAR"
+    EXPERTS = "EXPERTS"
+    IT_SERVICE = "IT_SERVICE"
+    OTHER = "OTHER"
+
+
+class HolderRole(StrEnum):
+    MAGISTRATE = "MAGISTRATE"
+    CLERK = "CLERK"
+    CLERK_DIRECTOR = "CLERK_DIRECTOR"
+    AGENT = "AGENT"
+    EXPERT = "EXPERT"
+    LAWYER = "LAWYER"
+    PARTY = "PARTY"
+    CONTRIBUTOR = "CONTRIBUTOR"
+
+
+class CredentialKind(StrEnum):
+    AGENT_CARD = "AGENT_CARD"
+    EXPERT_CARD = "EXPERT_CARD"
+    RPVA_KEY = "RPVA_KEY"
+    TEMPORARY_CARD = "TEMPORARY_CARD"
+
+
+class CardModel(StrEnum):
+    OLD = "OLD"
+    NEW = "NEW"
+
+
+class CredentialState(StrEnum):
+    REQUESTED = "REQUESTED"
+    RECEIVED = "RECEIVED"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    LOST = "LOST"
+    DAMAGED = "DAMAGED"
+    RETURNED = "RETURNED"
+    REVOKED = "REVOKED"
+    CANCELLED = "CANCELLED"
+
+
+class OperatorRole(StrEnum):
+    READER = "READER"
+    MANAGER = "MANAGER"
+    ISSUER = "ISSUER"
+    ADMIN = "ADMIN"
+
+
+class CertificateRole(StrEnum):
+    AUTHENTICATION = "AUTHENTICATION"
+    SIGNATURE = "SIGNATURE"
+
+
+def _enum(enum: type[StrEnum], **kwargs: object) -> sa.Column:  # type: ignore[type-arg]
+    length = max(len(member.value) for member in enum)
+    return sa.Column(sa.String(length), **kwargs)  # type: ignore[arg-type]
+
+
+class Organisation(SQLModel, table=True):
+    """A court, a bar, the experts' association, the IT service."""
+
+    __tablename__ = "organisation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    short_name: str = Field(sa_column=sa.Column(sa.String(80), nullable=False, unique=True))
+    full_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    type: OrganisationType = Field(sa_column=_enum(OrganisationType, nullable=False))
+    created_at: dt.datetime
+
+
+class Operator(SQLModel, table=True):
+    """An IT-staff member allowed to use cartes, identified by a login."""
+
+    __tablename__ = "operator"
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    # Roles as a sorted, comma-separated list of OperatorRole names: four flags do not
+    # deserve a link table.
+    roles: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    active: bool = True
+    created_at: dt.datetime
+
+    @property
+    def role_set(self) -> frozenset[OperatorRole]:
+        return frozenset(OperatorRole(name) for name in self.roles.split(",") if name)
+
+
+class Holder(SQLModel, table=True):
+    """A person who holds credentials: judge, clerk, expert, lawyer, party..."""
+
+    __tablename__ = "holder"
+
+    id: int | None = Field(default=None, primary_key=True)
+    last_name: str = Field(sa_column=sa.Column(sa.String(120), nullable=False))
+    first_name: str = Field(sa_column=sa.Column(sa.String(120), nullable=False))
+    # Lower-cased: the natural key of a holder.
+    email: str = Field(sa_column=sa.Column(sa.String(254), nullable=False, unique=True))
+    role: HolderRole = Field(sa_column=_enum(HolderRole, nullable=False))
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    active: bool = True
+    # Names and e-mail folded to lower-case ASCII, for accent-insensitive search.
+    search_text: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+_credential_version = sa.Column("version", sa.Integer, nullable=False)
+
+
+class Credential(SQLModel, table=True):
+    """A physical card or key (*support*), nominative: one holder only."""
+
+    __tablename__ = "credential"
+    __table_args__ = (sa.UniqueConstraint("kind", "serial"),)
+    # Every ORM update checks and bumps the version: a concurrent change is refused.
+    __mapper_args__ = {"version_id_col": _credential_version}
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: CredentialKind = Field(sa_column=_enum(CredentialKind, nullable=False))
+    model: CardModel | None = Field(default=None, sa_column=_enum(CardModel, nullable=True))
+    serial: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    holder_id: int = Field(foreign_key="holder.id", index=True)
+    state: CredentialState = Field(sa_column=_enum(CredentialState, nullable=False, index=True))
+    emergency: bool = False
+    replaces_id: int | None = Field(default=None, foreign_key="credential.id")
+    requested_on: dt.date | None = None
+    received_on: dt.date | None = None
+    handed_over_on: dt.date | None = None
+    # Effective expiry: the earliest not-after of the certificates, or the date recorded at
+    # import while no certificate has been read. Indexed: listings filter on it.
+    expires_on: dt.date | None = Field(default=None, index=True)
+    version: int | None = Field(default=None, sa_column=_credential_version)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Certificate(SQLModel, table=True):
+    """An X.509 certificate read from a credential."""
+
+    __tablename__ = "certificate"
+
+    id: int | None = Field(default=None, primary_key=True)
+    credential_id: int = Field(foreign_key="credential.id", index=True)
+    der: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    fingerprint_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    issuer: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    serial_number: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    subject: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    not_before: dt.datetime
+    not_after: dt.datetime
+    role: CertificateRole = Field(sa_column=_enum(CertificateRole, nullable=False))
+    last_status: str | None = Field(default=None, sa_column=sa.Column(sa.String(20), nullable=True))
+    last_validated_at: dt.datetime | None = None
+
+
+class JournalEntry(SQLModel, table=True):
+    """One append-only, hash-chained record of a change.
+
+    It names holders and credentials by id only and holds no personal data, so that a
+    holder can be anonymised later without breaking the chain.
+    """
+
+    __tablename__ = "journal_entry"
+
+    # Consecutive from 1, assigned under the journal lock: a gap means a deleted row.
+    seq: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False))
+    recorded_at: dt.datetime = Field(index=True)
+    operator: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    action: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    entity_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    entity_id: int | None = None
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    before: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    after: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    prev_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+
+    __table_args__ = (sa.Index("ix_journal_entry_entity", "entity_type", "entity_id"),)
+
+
+class JournalHead(SQLModel, table=True):
+    """The last entry of the journal (one row): the lock every writer takes, and the
+    anchor that reveals a truncated tail."""
+
+    __tablename__ = "journal_head"
+
+    id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False))
+    seq: int
+    hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+
+
+GENESIS_HASH = "0" * 64

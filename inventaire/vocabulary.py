@@ -1,0 +1,102 @@
+"""The French tokens of files and command lines, and the domain values they stand for.
+
+These tokens are a documented exchange format (import columns, ``--type``, ``--etat``,
+JSON output), so they belong to the domain; display sentences live in ``cartes``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from enum import StrEnum
+from typing import TypeVar
+
+from inventaire.errors import InvalidValue
+from inventaire.models import (
+    CardModel,
+    CredentialKind,
+    CredentialState,
+    HolderRole,
+    OperatorRole,
+    OrganisationType,
+)
+
+KIND_TOKENS: dict[str, CredentialKind] = {
+    "carte_agent": CredentialKind.AGENT_CARD,
+    "carte_expert": CredentialKind.EXPERT_CARD,
+    "cle_rpva": CredentialKind.RPVA_KEY,
+    "carte_temporaire": CredentialKind.TEMPORARY_CARD,
+}
+MODEL_TOKENS: dict[str, CardModel] = {"ancien": CardModel.OLD, "nouveau": CardModel.NEW}
+STATE_TOKENS: dict[str, CredentialState] = {
+    "demandee": CredentialState.REQUESTED,
+    "recue": CredentialState.RECEIVED,
+    "active": CredentialState.ACTIVE,
+    "suspendue": CredentialState.SUSPENDED,
+    "perdue": CredentialState.LOST,
+    "defectueuse": CredentialState.DAMAGED,
+    "restituee": CredentialState.RETURNED,
+    "revoquee": CredentialState.REVOKED,
+    "annulee": CredentialState.CANCELLED,
+}
+ROLE_TOKENS: dict[str, HolderRole] = {
+    "magistrat": HolderRole.MAGISTRATE,
+    "greffier": HolderRole.CLERK,
+    "directeur_de_greffe": HolderRole.CLERK_DIRECTOR,
+    "agent": HolderRole.AGENT,
+    "expert": HolderRole.EXPERT,
+    "avocat": HolderRole.LAWYER,
+    "partie": HolderRole.PARTY,
+    "intervenant": HolderRole.CONTRIBUTOR,
+}
+OPERATOR_ROLE_TOKENS: dict[str, OperatorRole] = {
+    "lecteur": OperatorRole.READER,
+    "gestionnaire": OperatorRole.MANAGER,
+    "habilite": OperatorRole.ISSUER,
+    "admin": OperatorRole.ADMIN,
+}
+ORGANISATION_TYPE_TOKENS: dict[str, OrganisationType] = {
+    "cour_appel": OrganisationType.COURT_OF_APPEAL,
+    "tribunal_judiciaire": OrganisationType.JUDICIAL_COURT,
+    "barreau": OrganisationType.BAR,
+    "compagnie_experts": OrganisationType.EXPERTS,
+    "service_informatique": OrganisationType.IT_SERVICE,
+    "autre": OrganisationType.OTHER,
+}
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII without accents, blanks collapsed: for lenient matching and search."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.lower().replace("’", "'").split())
+
+
+def token_key(text: str) -> str:
+    """``fold`` with blanks, hyphens and apostrophes as underscores: 'Directeur de greffe'
+    and 'directeur_de_greffe' are the same token."""
+    folded = fold(text)
+    for sep in (" ", "-", "'"):
+        folded = folded.replace(sep, "_")
+    return folded
+
+
+def parse_token(field: str, value: str, tokens: dict[str, E]) -> E:
+    """The domain value of ``value`` in ``tokens``, or ``InvalidValue`` naming the allowed
+    tokens. Also accepts the English name (``ACTIVE``)."""
+    key = token_key(value)
+    if key in tokens:
+        return tokens[key]
+    for member in tokens.values():
+        if key == member.value.lower():
+            return member
+    raise InvalidValue("jeton_inconnu", champ=field, valeur=value, attendus=", ".join(tokens))
+
+
+def token_of(value: StrEnum, tokens: dict[str, E]) -> str:
+    """The French token of a domain value (inverse of ``parse_token``)."""
+    for token, member in tokens.items():
+        if member == value:
+            return token
+    raise KeyError(value)
