@@ -16,11 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from inventaire.errors import (
+    Conflict,
     DatabaseLocked,
     DatabaseUnavailable,
     InventaireError,
@@ -33,6 +34,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def make_engine(url: str, *, busy_timeout_s: float = 5.0) -> Engine:
     """An engine for ``url`` configured for cartes (pragmas, timeouts, transactions)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        # psycopg 3 is the driver cartes installs; plain URLs would ask for psycopg2.
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
@@ -85,7 +89,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
     """
     with translate_errors():
         write_engine = engine.execution_options(cartes_write=True)
-        with Session(write_engine) as session:
+        with Session(write_engine, expire_on_commit=False) as session:
             try:
                 if engine.dialect.name == "postgresql":
                     session.execute(sa.text("SELECT seq FROM journal_head WHERE id = 1 FOR UPDATE"))
@@ -109,6 +113,8 @@ def translate_errors() -> Iterator[None]:
         raise StaleVersion() from exc
     except OperationalError as exc:
         raise _operational(exc) from exc
+    except IntegrityError as exc:
+        raise Conflict("contrainte_violee") from exc
     except DBAPIError as exc:
         if _pg_code(exc) == "55P03":  # lock_not_available
             raise DatabaseLocked() from exc

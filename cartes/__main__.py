@@ -1,0 +1,3 @@
+from cartes.cli.main import run
+
+run()

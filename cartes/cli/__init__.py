@@ -1,0 +1,1 @@
+"""The ``cartes`` command line."""

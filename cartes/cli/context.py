@@ -1,0 +1,57 @@
+"""What every command needs: settings, the database, the operator, the clock, the streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.engine import Engine
+
+from cartes.settings import Settings
+from inventaire import db
+from inventaire.clock import Clock, paris_today
+
+
+@dataclass
+class Context:
+    settings: Settings
+    settings_source: Path | None
+    operator_login: str
+    clock: Clock
+    out: TextIO
+    err: TextIO
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = db.make_engine(
+                self.settings.database_url, busy_timeout_s=self.settings.busy_timeout_s
+            )
+        return self._engine
+
+    def ready_engine(self) -> Engine:
+        """The engine of a database that ``cartes init`` has brought up to date."""
+        db.require_current_schema(self.engine)
+        return self.engine
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def today(self) -> dt.date:
+        return paris_today(self.clock.now())
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def os_login() -> str:
+    """The login of the person running the command."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "inconnu"

@@ -1,0 +1,380 @@
+"""Commands on the inventory: init, summary, import, listing, transitions, demo data."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from cartes import messages
+from cartes.cli import output
+from cartes.cli.context import Context
+from inventaire import db, importing, lifecycle, operators, organisations
+from inventaire.errors import ImportRejected
+from inventaire.importing import ImportReport
+from inventaire.listing import CredentialFilter, CredentialLine, list_credentials, summarize
+from inventaire.models import Credential, CredentialKind, CredentialState, OperatorRole
+from inventaire.vocabulary import (
+    KIND_TOKENS,
+    MODEL_TOKENS,
+    ROLE_TOKENS,
+    STATE_TOKENS,
+    parse_token,
+    token_of,
+)
+
+MAX_ERRORS_SHOWN = 50
+
+
+def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
+    """Create or upgrade the schema, the district's organisations and the first ADMIN."""
+    before = db.schema_revision(ctx.engine)
+    db.migrate(ctx.engine)
+    now = ctx.now()
+    with db.write_session(ctx.engine) as session:
+        first_admin = None
+        if operators.count(session) == 0:
+            first_admin = operators.add(
+                session,
+                login=ctx.operator_login,
+                roles=[OperatorRole.ADMIN],
+                by=ctx.operator_login,
+                now=now,
+            )
+        else:
+            operators.require(session, ctx.operator_login, OperatorRole.ADMIN)
+        created = organisations.seed_district(
+            session, organisations.ANGERS_DISTRICT, by=ctx.operator_login, now=now
+        )
+    after = db.schema_revision(ctx.engine)
+    url = ctx.settings.database_url
+    if before is None:
+        ctx.out.write(f"Base de données créée (schéma {after}) : {_safe_url(url)}\n")
+    elif before != after:
+        ctx.out.write(f"Base de données mise à jour du schéma {before} au schéma {after}.\n")
+    else:
+        ctx.out.write(f"Base de données déjà à jour (schéma {after}).\n")
+    if first_admin is not None:
+        ctx.out.write(f"Premier administrateur : {first_admin.login}\n")
+    if created:
+        ctx.out.write(f"Organisations créées : {len(created)}\n")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from cartes.settings import _mask_url
+
+    return _mask_url(url)
+
+
+def cmd_summary(ctx: Context, _args: argparse.Namespace) -> int:
+    """Counts by kind and state, and what expires within 30, 60 and 90 days."""
+    engine = ctx.ready_engine()
+    today = ctx.today()
+    with db.read_session(engine) as session:
+        summary = summarize(session, today=today)
+    out = ctx.out
+    out.write(f"cartes — inventaire au {today:%d/%m/%Y}\n\n")
+    total = sum(summary.by_kind_state.values())
+    if not total:
+        out.write(
+            "L'inventaire est vide. Importez un fichier (« cartes importer FICHIER ») "
+            "ou créez des données de démonstration (« cartes demo »).\n"
+        )
+        return 0
+    out.write(f"{total} supports pour {summary.holders} titulaires.\n\n")
+    states = [s for s in CredentialState if any(k[1] is s for k in summary.by_kind_state)]
+    headers = ["type", *(messages.STATE_LABELS[s] for s in states), "total"]
+    rows = []
+    for kind in CredentialKind:
+        counts = [summary.by_kind_state.get((kind, s), 0) for s in states]
+        rows.append([messages.KIND_LABELS[kind], *counts, sum(counts)])
+    output.table(out, headers, rows)
+    out.write("\nSupports en service (actifs ou suspendus) arrivant à expiration :\n\n")
+    horizons = sorted(summary.expiring)
+    headers = ["type", "déjà expirés", *(f"≤ {h} jours" for h in horizons)]
+    rows = [
+        [
+            messages.KIND_LABELS[kind],
+            summary.expired_in_service.get(kind, 0),
+            *(summary.expiring[h].get(kind, 0) for h in horizons),
+        ]
+        for kind in CredentialKind
+    ]
+    rows.append(
+        [
+            "total",
+            sum(summary.expired_in_service.values()),
+            *(sum(summary.expiring[h].values()) for h in horizons),
+        ]
+    )
+    output.table(out, headers, rows)
+    out.write("\nDétail : cartes liste --expire-dans 30 (ou 60, 90).\n")
+    return 0
+
+
+def cmd_transition(ctx: Context, args: argparse.Namespace) -> int:
+    """Move one credential to another state, with a reason."""
+    target = parse_token("etat", args.etat, STATE_TOKENS)
+    engine = ctx.ready_engine()
+    with db.write_session(engine) as session:
+        operator = operators.require(session, ctx.operator_login, OperatorRole.READER)
+        credential = session.get(Credential, args.id)
+        source = credential.state if credential else None
+        credential = lifecycle.transition(
+            session,
+            credential_id=args.id,
+            target=target,
+            operator=operator,
+            reason=args.motif,
+            now=ctx.now(),
+            expected_version=args.version,
+        )
+        version = credential.version
+    assert source is not None
+    ctx.out.write(
+        f"Support n°{args.id} : {messages.state_label(source)} → "
+        f"{messages.state_label(target)} (version {version}).\n"
+    )
+    return 0
+
+
+def _progress(
+    ctx: Context, label: str
+) -> tuple[AbstractContextManager[Any], Callable[[int, int | None], None] | None]:
+    """A progress bar on the terminal (stderr), nothing when output is redirected."""
+    if not ctx.err.isatty():
+        return nullcontext(), None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=ctx.err),
+        transient=True,
+    )
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int | None) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+def cmd_importer(ctx: Context, args: argparse.Namespace) -> int:
+    """Import holders and credentials from a CSV or XLSX file."""
+    engine = ctx.ready_engine()
+    path = Path(args.fichier)
+    bar, update = _progress(ctx, f"Import de {path.name}")
+    try:
+        with bar, db.write_session(engine) as session:
+            operator = operators.require(session, ctx.operator_login, OperatorRole.MANAGER)
+            report = importing.import_file(
+                session,
+                path,
+                operator=operator,
+                now=ctx.now(),
+                ignore_errors=args.ignorer_erreurs,
+                sheet=args.feuille,
+                progress=update,
+            )
+    except ImportRejected as rejected:
+        report = rejected.params["report"]
+        _print_row_errors(ctx, path, report)
+        ctx.err.write(
+            f"Import refusé : {_lines(report)} en erreur sur {report.rows} ; "
+            "aucune ligne n'a été enregistrée. Corrigez le fichier, ou relancez avec "
+            "--ignorer-erreurs pour enregistrer les lignes valides.\n"
+        )
+        return 1
+    _print_row_errors(ctx, path, report)
+    _print_import_report(ctx, path, report)
+    return 1 if report.errors else 0
+
+
+def _lines(report: ImportReport) -> str:
+    bad = len({error.line for error in report.errors})
+    return f"{bad} ligne{'s' if bad > 1 else ''}"
+
+
+def _print_row_errors(ctx: Context, path: Path, report: ImportReport) -> None:
+    for error in report.errors[:MAX_ERRORS_SHOWN]:
+        reason = messages.row_error_text(error.code, error.params)
+        ctx.err.write(f"{path.name}, ligne {error.line} : {reason}\n")
+    hidden = len(report.errors) - MAX_ERRORS_SHOWN
+    if hidden > 0:
+        ctx.err.write(f"… et {hidden} autres erreurs.\n")
+
+
+def _print_import_report(ctx: Context, path: Path, report: ImportReport) -> None:
+    out = ctx.out
+    out.write(f"Import de {path.name} : {report.rows} lignes lues")
+    if report.encoding:
+        out.write(f" ({report.encoding}, séparateur « {report.delimiter} »)")
+    out.write(".\n")
+    if report.errors:
+        out.write(f"  lignes ignorées (en erreur) : {len({e.line for e in report.errors})}\n")
+    if not report.changes:
+        out.write("  aucun changement : l'inventaire était déjà à jour.\n")
+        return
+    for label, number in (
+        ("titulaires créés", report.holders_created),
+        ("titulaires modifiés", report.holders_updated),
+        ("supports créés", report.credentials_created),
+        ("supports modifiés", report.credentials_updated),
+        ("changements d'état", report.transitions),
+        ("supports inchangés", report.unchanged),
+    ):
+        if number:
+            out.write(f"  {label} : {number}\n")
+
+
+LIST_HEADERS = (
+    "id",
+    "type",
+    "etat",
+    "titulaire",
+    "email",
+    "organisation",
+    "numero_serie",
+    "date_expiration",
+    "jours_restants",
+)
+CSV_HEADERS = (
+    "id",
+    "nom",
+    "prenom",
+    "email",
+    "role",
+    "organisation",
+    "type",
+    "modele",
+    "numero_serie",
+    "etat",
+    "date_remise",
+    "date_expiration",
+    "jours_restants",
+)
+
+
+def cmd_liste(ctx: Context, args: argparse.Namespace) -> int:
+    """List credentials with filters, as a table, CSV or JSON."""
+    engine = ctx.ready_engine()
+    today = ctx.today()
+    with db.read_session(engine) as session:
+        organisation_id = None
+        if args.organisation:
+            organisation_id = organisations.find(session, args.organisation).id
+        filters = CredentialFilter(
+            kinds=tuple(parse_token("type", t, KIND_TOKENS) for t in args.type or ()),
+            states=tuple(parse_token("etat", s, STATE_TOKENS) for s in args.etat or ()),
+            organisation_id=organisation_id,
+            text=args.recherche,
+            expires_within=args.expire_dans,
+            expires_before=args.expire_avant,
+        )
+        lines = list_credentials(session, filters, today=today, limit=args.limite)
+        if args.format == "json":
+            count = output.json_array(ctx.out, (_json_line(line, today) for line in lines))
+        elif args.format == "csv":
+            count = output.csv_rows(
+                ctx.out, CSV_HEADERS, (_csv_line(line, today) for line in lines)
+            )
+        else:
+            count = output.table(
+                ctx.out, _TABLE_HEADERS, (_table_line(line, today) for line in lines)
+            )
+            ctx.out.write(f"{count} support{'s' if count > 1 else ''}.\n")
+    return 0
+
+
+_TABLE_HEADERS = (
+    "id",
+    "type",
+    "état",
+    "titulaire",
+    "organisation",
+    "n° de série",
+    "expiration",
+    "jours",
+)
+
+
+def _json_line(line: CredentialLine, today: dt.date) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "type": token_of(line.kind, KIND_TOKENS),
+        "modele": token_of(line.model, MODEL_TOKENS) if line.model else None,
+        "etat": token_of(line.state, STATE_TOKENS),
+        "titulaire": f"{line.first_name} {line.last_name}",
+        "email": line.email,
+        "organisation": line.organisation,
+        "numero_serie": line.serial,
+        "date_expiration": line.expires_on.isoformat() if line.expires_on else None,
+        "jours_restants": line.days_left(today),
+    }
+
+
+def _csv_line(line: CredentialLine, today: dt.date) -> list[Any]:
+    return [
+        line.id,
+        line.last_name,
+        line.first_name,
+        line.email,
+        token_of(line.holder_role, ROLE_TOKENS),
+        line.organisation,
+        token_of(line.kind, KIND_TOKENS),
+        token_of(line.model, MODEL_TOKENS) if line.model else "",
+        line.serial,
+        token_of(line.state, STATE_TOKENS),
+        line.handed_over_on.isoformat() if line.handed_over_on else "",
+        line.expires_on.isoformat() if line.expires_on else "",
+        line.days_left(today),
+    ]
+
+
+def _table_line(line: CredentialLine, today: dt.date) -> list[Any]:
+    return [
+        line.id,
+        messages.KIND_LABELS[line.kind],
+        messages.STATE_LABELS[line.state],
+        f"{line.first_name} {line.last_name}",
+        line.organisation,
+        line.serial or "—",
+        f"{line.expires_on:%d/%m/%Y}" if line.expires_on else "—",
+        line.days_left(today),
+    ]
+
+
+def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
+    """Fill the configured database with a synthetic district (through the import)."""
+    from fixtures.synthetic import generate_rows
+
+    engine = ctx.ready_engine()
+    today = ctx.today()
+    bar, update = _progress(ctx, "Données de démonstration")
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        yield from enumerate(generate_rows(args.titulaires, seed=args.graine, today=today), 2)
+
+    with bar, db.write_session(engine) as session:
+        operator = operators.require(session, ctx.operator_login, OperatorRole.MANAGER)
+        importer = importing.Importer(
+            session,
+            operator=operator,
+            now=ctx.now(),
+            source=f"démonstration ({args.titulaires} titulaires, graine {args.graine})",
+        )
+        report = importer.run(rows(), total=None, progress=update)
+    ctx.out.write(
+        f"Démonstration : {report.holders_created} titulaires et "
+        f"{report.credentials_created} supports créés"
+        f"{'' if report.changes else ' (déjà présents)'}.\n"
+    )
+    return 0

@@ -1,0 +1,277 @@
+"""Entry point of ``cartes``: the parser, and the one place where errors become French
+messages and exit codes.
+
+Exit codes: 0 done; 1 refused or failed (a French message says why, nothing was changed);
+2 bad command line. ``cartes journal verifier`` exits 1 when the chain is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from cartes import messages
+from cartes.cli import admin, inventory, journal_cmd
+from cartes.cli.context import Context, os_login
+from cartes.cli.french_argparse import Parser
+from cartes.settings import SettingsError, load
+from inventaire.clock import Clock, SystemClock
+from inventaire.errors import InventaireError
+from inventaire.importing import parse_date
+
+Command = Callable[[Context, argparse.Namespace], int]
+
+EPILOG = """exemples :
+  cartes init
+  cartes importer inventaire.csv
+  cartes liste --type cle_rpva --expire-dans 60
+  cartes transition 42 suspendue --motif "carte oubliée au domicile"
+  cartes journal verifier
+"""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return parse_date(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"date invalide : « {text} » (JJ/MM/AAAA ou AAAA-MM-JJ)"
+        ) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre entier attendu : « {text} »") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"nombre positif attendu : « {text} »")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="cartes",
+        description=(
+            "Gestion des cartes agent, cartes expert, clés RPVA et cartes temporaires du "
+            "ressort. Sans commande : résumé de l'inventaire."
+        ),
+        epilog=EPILOG,
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FICHIER",
+        help="fichier de configuration TOML (sinon $CARTES_CONFIG)",
+    )
+    parser.add_argument(
+        "--operateur",
+        metavar="IDENTIFIANT",
+        help="opérateur qui agit (par défaut : l'utilisateur du système)",
+    )
+    parser.set_defaults(command=inventory.cmd_summary)
+    commands = parser.add_subparsers(title="commandes", metavar="COMMANDE")
+
+    def add(name: str, command: Command, help: str) -> Parser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(command=command)
+        return sub  # type: ignore[return-value]
+
+    add(
+        "init",
+        inventory.cmd_init,
+        "crée ou met à jour la base, les organisations du ressort et le premier administrateur",
+    )
+    add("config", admin.cmd_config, "affiche la configuration effective (secrets masqués)")
+
+    sub = add(
+        "importer",
+        inventory.cmd_importer,
+        "importe titulaires et supports depuis un fichier CSV ou XLSX",
+    )
+    sub.add_argument("fichier", metavar="FICHIER")
+    sub.add_argument(
+        "--ignorer-erreurs",
+        action="store_true",
+        help="enregistre les lignes valides et signale les autres",
+    )
+    sub.add_argument(
+        "--feuille", metavar="NOM", help="feuille du classeur XLSX (sinon la première)"
+    )
+
+    sub = add("liste", inventory.cmd_liste, "liste les supports, avec filtres")
+    sub.add_argument(
+        "--type",
+        action="append",
+        metavar="TYPE",
+        help="carte_agent, carte_expert, cle_rpva, carte_temporaire (répétable)",
+    )
+    sub.add_argument(
+        "--etat",
+        action="append",
+        metavar="ETAT",
+        help="demandee, recue, active, suspendue, perdue, defectueuse, "
+        "restituee, revoquee, annulee (répétable)",
+    )
+    sub.add_argument("--organisation", metavar="NOM", help="nom court ou complet")
+    sub.add_argument(
+        "--recherche",
+        metavar="TEXTE",
+        help="texte cherché dans le nom, le prénom, l'adresse ou le n° de série",
+    )
+    sub.add_argument(
+        "--expire-dans",
+        type=_positive,
+        metavar="N",
+        help="expire entre aujourd'hui et dans N jours",
+    )
+    sub.add_argument(
+        "--expire-avant",
+        type=_date,
+        metavar="DATE",
+        help="expire avant cette date (expirés compris)",
+    )
+    sub.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sub.add_argument("--limite", type=_positive, metavar="N", help="N lignes au plus")
+
+    sub = add(
+        "transition", inventory.cmd_transition, "change l'état d'un support (motif obligatoire)"
+    )
+    sub.add_argument("id", type=int, metavar="ID", help="numéro du support")
+    sub.add_argument("etat", metavar="ETAT", help="nouvel état (recue, active, suspendue…)")
+    sub.add_argument("--motif", required=True, metavar="TEXTE")
+    sub.add_argument(
+        "--version", type=int, metavar="N", help="refuse si le support n'est plus à cette version"
+    )
+
+    sub = add("journal", journal_cmd.cmd_journal, "affiche le journal des modifications")
+    sub.add_argument("--support", type=int, metavar="ID")
+    sub.add_argument("--titulaire", type=int, metavar="ID")
+    sub.add_argument("--objet", choices=sorted(journal_cmd.ENTITY_TOKENS))
+    sub.add_argument("--par", metavar="IDENTIFIANT", help="opérateur")
+    sub.add_argument("--action", metavar="ACTION", help="par exemple support.transition")
+    sub.add_argument("--depuis", type=_date, metavar="DATE")
+    sub.add_argument("--jusqua", type=_date, metavar="DATE", help="jusqu'à cette date incluse")
+    sub.add_argument(
+        "--limite",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="N entrées au plus, les plus récentes (0 : toutes)",
+    )
+    sub.add_argument("--format", choices=("table", "json"), default="table")
+    journal_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
+    verify = journal_sub.add_parser(
+        "verifier",
+        help="vérifie le chaînage du journal (code 1 si altéré)",
+        description="vérifie le chaînage du journal (code 1 si altéré)",
+    )
+    verify.set_defaults(command=journal_cmd.cmd_journal_verifier)
+
+    sub = add("operateur", _missing_subcommand, "opérateurs (personnels du SAR)")
+    operator_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
+    sub = operator_sub.add_parser("ajouter", help="ajoute un opérateur")
+    sub.set_defaults(command=admin.cmd_operateur_ajouter)
+    sub.add_argument("login", metavar="IDENTIFIANT")
+    sub.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        metavar="ROLE",
+        help="lecteur, gestionnaire, habilite, admin (répétable)",
+    )
+    sub = operator_sub.add_parser("liste", help="liste les opérateurs")
+    sub.set_defaults(command=admin.cmd_operateur_liste)
+
+    sub = add("organisation", _missing_subcommand, "juridictions, barreaux, services")
+    organisation_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
+    sub = organisation_sub.add_parser("ajouter", help="ajoute une organisation")
+    sub.set_defaults(command=admin.cmd_organisation_ajouter)
+    sub.add_argument("nom", metavar="NOM", help="nom court, par exemple « TJ Cholet »")
+    sub.add_argument(
+        "--type",
+        required=True,
+        metavar="TYPE",
+        help="cour_appel, tribunal_judiciaire, barreau, compagnie_experts, "
+        "service_informatique, autre",
+    )
+    sub.add_argument("--nom-complet", metavar="NOM")
+    sub = organisation_sub.add_parser("liste", help="liste les organisations")
+    sub.set_defaults(command=admin.cmd_organisation_liste)
+
+    sub = add(
+        "demo",
+        inventory.cmd_demo,
+        "remplit la base configurée avec un ressort fictif (données de démonstration)",
+    )
+    sub.add_argument("--titulaires", type=_positive, default=3000, metavar="N")
+    sub.add_argument("--graine", type=int, default=1, metavar="S")
+    return parser
+
+
+def _missing_subcommand(ctx: Context, _args: argparse.Namespace) -> int:
+    ctx.err.write("Précisez une commande : ajouter ou liste (voir --help).\n")
+    return 2
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run one command; return its exit code. Tests call this with their own clock."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        loaded = load(args.config)
+    except SettingsError as exc:
+        err.write(exc.message + "\n")
+        return 1
+    ctx = Context(
+        settings=loaded.settings,
+        settings_source=loaded.source,
+        operator_login=args.operateur or os_login(),
+        clock=clock or SystemClock(),
+        out=out,
+        err=err,
+    )
+    try:
+        return args.command(ctx, args)
+    except InventaireError as exc:
+        err.write(messages.error_text(exc) + "\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("Interrompu : la transaction en cours a été annulée.\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        ctx.close()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        code = main()
+    except Exception as exc:  # the last resort: never a traceback for the user
+        if os.environ.get("CARTES_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"Erreur inattendue ({type(exc).__name__}). Relancez avec CARTES_DEBUG=1 pour "
+            "le détail technique.\n"
+        )
+        code = 1
+    sys.stdout.flush()
+    sys.exit(code)

@@ -1,0 +1,178 @@
+"""French sentences for the stable codes of ``inventaire`` errors and import reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from inventaire.errors import InventaireError
+from inventaire.models import CredentialKind, CredentialState, HolderRole, OperatorRole
+
+STATE_LABELS = {
+    CredentialState.REQUESTED: "demandée",
+    CredentialState.RECEIVED: "reçue",
+    CredentialState.ACTIVE: "active",
+    CredentialState.SUSPENDED: "suspendue",
+    CredentialState.LOST: "perdue",
+    CredentialState.DAMAGED: "défectueuse",
+    CredentialState.RETURNED: "restituée",
+    CredentialState.REVOKED: "révoquée",
+    CredentialState.CANCELLED: "annulée",
+}
+KIND_LABELS = {
+    CredentialKind.AGENT_CARD: "carte agent",
+    CredentialKind.EXPERT_CARD: "carte expert",
+    CredentialKind.RPVA_KEY: "clé RPVA",
+    CredentialKind.TEMPORARY_CARD: "carte temporaire",
+}
+OPERATOR_ROLE_LABELS = {
+    OperatorRole.READER: "lecteur",
+    OperatorRole.MANAGER: "gestionnaire",
+    OperatorRole.ISSUER: "habilité (remise des cartes)",
+    OperatorRole.ADMIN: "administrateur",
+}
+HOLDER_ROLE_LABELS = {
+    HolderRole.MAGISTRATE: "magistrat",
+    HolderRole.CLERK: "greffier",
+    HolderRole.CLERK_DIRECTOR: "directeur de greffe",
+    HolderRole.AGENT: "agent",
+    HolderRole.EXPERT: "expert",
+    HolderRole.LAWYER: "avocat",
+    HolderRole.PARTY: "partie",
+    HolderRole.CONTRIBUTOR: "intervenant",
+}
+
+MESSAGES: dict[str, str] = {
+    # Refusals and failures of the domain
+    "introuvable": "Élément introuvable.",
+    "support_introuvable": "Aucun support n°{id}.",
+    "organisation_inconnue": "Organisation inconnue : « {nom} ». Voir « cartes organisation liste ».",
+    "transition_refusee": (
+        "Transition refusée pour le support n°{id} : « {depuis} » ne peut pas devenir "
+        "« {vers} ». Depuis « {depuis} » : {permises}."
+    ),
+    "version_perimee": (
+        "Le support{id_texte} a été modifié par ailleurs depuis sa lecture{versions} : "
+        "rien n'a été changé. Relisez-le puis recommencez."
+    ),
+    "operateur_inconnu": (
+        "Opérateur inconnu ou inactif : « {login} ». Un administrateur doit l'ajouter avec "
+        "« cartes operateur ajouter {login} --role ROLE »."
+    ),
+    "droit_insuffisant": "L'opérateur « {login} » n'a pas le rôle requis : {role}.",
+    "base_verrouillee": (
+        "Base de données verrouillée par une autre écriture en cours : réessayez dans un "
+        "instant. Rien n'a été modifié."
+    ),
+    "base_inaccessible": "Base de données inaccessible : {detail}",
+    "schema_absent": "La base de données n'est pas initialisée ou pas à jour : lancez « cartes init ».",
+    "contrainte_violee": "Modification refusée par la base (doublon ou référence invalide) : rien n'a été modifié.",
+    "jeton_inconnu": "Valeur « {valeur} » inconnue pour {champ} ; valeurs possibles : {attendus}.",
+    "motif_obligatoire": "Le motif est obligatoire.",
+    "identifiant_invalide": (
+        "Identifiant d'opérateur invalide : « {login} » (lettres, chiffres, . _ @ -, "
+        "64 caractères au plus)."
+    ),
+    "role_obligatoire": "Au moins un rôle est obligatoire.",
+    "nom_obligatoire": "Le nom est obligatoire.",
+    "operateur_existe": "L'opérateur « {login} » existe déjà.",
+    "organisation_existe": "Une organisation porte déjà le nom « {nom} ».",
+    "import_rejete": "Import refusé : aucune ligne n'a été enregistrée.",
+    # Files that cannot be read at all
+    "fichier_absent": "Fichier introuvable : {fichier}",
+    "fichier_binaire": "{fichier} n'est pas un fichier CSV (contenu binaire) ; formats acceptés : CSV, XLSX.",
+    "encodage_inconnu": "{fichier} : encodage non reconnu (UTF-8 ou Windows-1252 attendu).",
+    "lecture_impossible": "Lecture impossible de {fichier} : {detail}",
+    "fichier_vide": "{fichier} est vide : une ligne d'en-tête est attendue.",
+    "csv_invalide": "{fichier}, ligne {ligne} : CSV mal formé ({detail}).",
+    "xlsx_illisible": "{fichier} : classeur XLSX illisible ou endommagé.",
+    "feuille_absente": "{fichier} : pas de feuille « {feuille} » (feuilles : {feuilles}).",
+    "colonne_en_double": "La colonne « {colonne} » apparaît deux fois dans l'en-tête.",
+    "colonnes_manquantes": "Colonnes obligatoires absentes de l'en-tête : {colonnes}.",
+    # Bad rows
+    "nombre_de_colonnes": "nombre de cellules incorrect ({compte} attendues).",
+    "champ_obligatoire": "le champ « {champ} » est obligatoire.",
+    "valeur_inconnue": "valeur « {valeur} » inconnue pour « {champ} » ; valeurs possibles : {attendus}.",
+    "date_invalide": "date « {valeur} » invalide dans « {champ} » (JJ/MM/AAAA ou AAAA-MM-JJ).",
+    "trop_long": "« {champ} » dépasse {maximum} caractères.",
+    "email_invalide": "adresse électronique invalide : « {valeur} ».",
+    "modele_obligatoire": "le modèle (ancien ou nouveau) est obligatoire pour une carte agent.",
+    "modele_reserve_carte_agent": "le modèle ne s'indique que pour une carte agent.",
+    "numero_serie_invalide": "numéro de série invalide : « {valeur} ».",
+    "expiration_obligatoire": "la date d'expiration est obligatoire pour un support {etat}.",
+    "dates_incoherentes": "la date de remise est postérieure à la date d'expiration.",
+    "doublon": "même support que la ligne {ligne}.",
+    "titulaire_incoherent": "même adresse électronique que la ligne {ligne}, mais titulaire décrit autrement.",
+    "support_autre_titulaire": "le support {numero_serie} appartient déjà à un autre titulaire.",
+    "transition_refusee_ligne": "le support passerait de « {depuis} » à « {vers} », ce que le cycle de vie interdit.",
+    "droit_insuffisant_ligne": "ce changement d'état demande le rôle {role}.",
+    # Journal verification
+    "entree_manquante": "entrée n°{seq} absente : une entrée a été supprimée.",
+    "chainage_rompu": "entrée n°{seq} : chaînage rompu (entrée supprimée, déplacée ou insérée).",
+    "empreinte_incorrecte": "entrée n°{seq} : contenu modifié (l'empreinte ne correspond plus).",
+    "fin_tronquee": "les dernières entrées ont disparu à partir du n°{seq} (journal tronqué).",
+}
+
+ROW_CODE_ALIASES = {
+    "transition_refusee": "transition_refusee_ligne",
+    "droit_insuffisant": "droit_insuffisant_ligne",
+}
+
+
+def state_label(value: str | CredentialState) -> str:
+    try:
+        return STATE_LABELS[CredentialState(value)]
+    except ValueError:
+        return str(value)
+
+
+def role_label(value: str | OperatorRole) -> str:
+    try:
+        return OPERATOR_ROLE_LABELS[OperatorRole(value)]
+    except ValueError:
+        return str(value)
+
+
+def _prepare(code: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    from inventaire.lifecycle import TRANSITIONS
+
+    prepared = dict(params)
+    for key in ("depuis", "vers", "etat"):
+        if prepared.get(key):
+            prepared[key] = state_label(prepared[key])
+    if "role" in prepared:
+        prepared["role"] = role_label(prepared["role"])
+    if code == "transition_refusee" and "depuis" in params:
+        targets = TRANSITIONS.get(CredentialState(params["depuis"]), frozenset())
+        prepared["permises"] = (
+            ", ".join(sorted(state_label(t) for t in targets)) or "aucune (état final)"
+        )
+    if code == "version_perimee":
+        prepared["id_texte"] = f" n°{params['id']}" if "id" in params else ""
+        prepared["versions"] = (
+            f" (version attendue {params['attendue']}, actuelle {params['actuelle']})"
+            if "attendue" in params
+            else ""
+        )
+    return prepared
+
+
+def text(code: str, params: Mapping[str, Any] | None = None) -> str:
+    """The French sentence for ``code``; unknown codes still give something readable."""
+    template = MESSAGES.get(code)
+    if template is None:
+        return f"Erreur ({code})."
+    try:
+        return template.format_map(_prepare(code, params or {}))
+    except (KeyError, ValueError):
+        return template
+
+
+def error_text(error: InventaireError) -> str:
+    """The French sentence for a domain error."""
+    return text(error.code, error.params)
+
+
+def row_error_text(code: str, params: Mapping[str, Any]) -> str:
+    """The French reason of a bad import row."""
+    return text(ROW_CODE_ALIASES.get(code, code), params)

@@ -1,0 +1,144 @@
+"""Settings: a TOML file, overridden by ``CARTES_*`` environment variables.
+
+The file is ``--config FILE``, else ``$CARTES_CONFIG``, else ``cartes.toml`` in the user's
+configuration folder (it may be absent). Nested values use ``__`` in variable names:
+``CARTES_SMTP__HOST``; top-level ones do not: ``CARTES_DATABASE_URL``. Secrets are
+``SecretStr``: masked whenever settings are shown.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cartes import locations
+
+
+class SmtpSettings(BaseModel):
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    user: str | None = None
+    password: SecretStr | None = None
+    sender: str = "cartes@localhost"
+
+
+class RenewalSettings(BaseModel):
+    """Renewal lead times in days per kind of credential (DESIGN §4)."""
+
+    rpva_key_days: int = Field(default=45, ge=0)
+    agent_card_days: int = Field(default=60, ge=0)
+    expert_card_days: int = Field(default=30, ge=0)
+    temporary_card_days: int = Field(default=15, ge=0)
+    safety_margin_days: int = Field(default=15, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CARTES_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = Field(default_factory=locations.default_database_url)
+    # How long a writer waits for another one before giving up (SQLite busy timeout,
+    # PostgreSQL lock timeout).
+    busy_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    renewal: RenewalSettings = Field(default_factory=RenewalSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init values (see ``load``): the environment wins over it.
+        return (env_settings, init_settings)
+
+
+class SettingsError(Exception):
+    """The settings file or variables are not acceptable; ``message`` is French."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    source: Path | None  # the file read, if any
+
+
+def config_path(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The settings file to read, and whether the user named it (then it must exist)."""
+    if explicit is not None:
+        return explicit, True
+    if environ.get("CARTES_CONFIG"):
+        return Path(environ["CARTES_CONFIG"]), True
+    return locations.config_file(), False
+
+
+def load(explicit: Path | None = None, environ: Mapping[str, str] | None = None) -> LoadedSettings:
+    """Read the settings; raise ``SettingsError`` with a French message when they are bad."""
+    environ = os.environ if environ is None else environ
+    path, named = config_path(explicit, environ)
+    data: dict[str, Any] = {}
+    source: Path | None = None
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"Fichier de configuration {path} illisible : {exc}") from exc
+        source = path
+    elif named:
+        raise SettingsError(f"Fichier de configuration introuvable : {path}")
+    try:
+        return LoadedSettings(Settings(**data), source)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '?'} : {_french(error)}"
+            for error in exc.errors()
+        )
+        where = f" ({path})" if source else ""
+        raise SettingsError(f"Configuration invalide{where} : {problems}") from None
+
+
+def _french(error: Any) -> str:
+    kind = error.get("type", "")
+    return {
+        "extra_forbidden": "paramètre inconnu",
+        "missing": "valeur manquante",
+        "int_parsing": "nombre entier attendu",
+        "float_parsing": "nombre attendu",
+        "bool_parsing": "booléen attendu (true ou false)",
+        "greater_than": "valeur trop petite",
+        "greater_than_equal": "valeur trop petite",
+        "less_than_equal": "valeur trop grande",
+        "string_type": "texte attendu",
+    }.get(kind, "valeur invalide")
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets masked (and passwords in URLs)."""
+    data = settings.model_dump(mode="json")
+    data["database_url"] = _mask_url(settings.database_url)
+    return data
+
+
+def _mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
