@@ -75,6 +75,7 @@ MESSAGES: dict[str, str] = {
     ),
     "role_obligatoire": "Au moins un rôle est obligatoire.",
     "nom_obligatoire": "Le nom est obligatoire.",
+    "titulaire_existe": "Un titulaire a déjà l'adresse « {email} ».",
     "operateur_existe": "L'opérateur « {login} » existe déjà.",
     "organisation_existe": "Une organisation porte déjà le nom « {nom} ».",
     "import_rejete": "Import refusé : aucune ligne n'a été enregistrée.",

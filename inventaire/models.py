@@ -79,9 +79,25 @@ class CertificateRole(StrEnum):
     SIGNATURE = "SIGNATURE"
 
 
+class EnumName(sa.types.TypeDecorator[StrEnum]):
+    """A StrEnum stored as its name in a VARCHAR, read back as the enum member."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__(max(len(member.value) for member in enum))
+        self.enum = enum
+
+    def process_bind_param(self, value: object, dialect: sa.Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: object, dialect: sa.Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
 def _enum(enum: type[StrEnum], **kwargs: object) -> sa.Column:  # type: ignore[type-arg]
-    length = max(len(member.value) for member in enum)
-    return sa.Column(sa.String(length), **kwargs)  # type: ignore[arg-type]
+    return sa.Column(EnumName(enum), **kwargs)  # type: ignore[arg-type]
 
 
 class Organisation(SQLModel, table=True):

@@ -1,0 +1,59 @@
+# cartes — the two commands: `make demo` and `make test`. Both install what they need.
+
+VENV := .venv
+BIN := $(VENV)/bin
+SYSTEM_PACKAGES := softhsm2 opensc postgresql sqlite3 python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_DIR := $(CURDIR)/.demo
+DEMO_HOLDERS ?= 3000
+
+.PHONY: all install system test lint typecheck demo bench clean
+
+all: install
+
+install: system $(VENV)/.installed
+
+# Debian packages: installed only when missing.
+system:
+	@missing=""; \
+	for package in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" \
+	        || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "Installation des paquets système :$$missing"; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+# The whole suite, on SQLite and on a throwaway PostgreSQL server.
+test: lint typecheck
+	CARTES_TEST_REQUIRE_POSTGRES=1 scripts/with-postgres $(BIN)/pytest -q
+
+# A fresh demo database (SQLite under .demo/), then the summary of the inventory.
+demo: install
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@export CARTES_DATABASE_URL=sqlite:///$(DEMO_DIR)/cartes.db; \
+	$(BIN)/cartes init && \
+	$(BIN)/cartes demo --titulaires $(DEMO_HOLDERS) && \
+	echo && $(BIN)/cartes
+
+bench: install
+	$(BIN)/python benchmarks/import_csv.py
+	$(BIN)/python benchmarks/listing.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) benchmarks/.cache .pytest_cache .ruff_cache .mypy_cache
