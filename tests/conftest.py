@@ -176,3 +176,28 @@ class Cli:
 @pytest.fixture
 def cli(database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Cli:
     return Cli(database, clock, monkeypatch)
+
+
+CARTES = str(Path(__import__("sys").executable).with_name("cartes"))
+
+
+def run_cartes(
+    *argv: str, database_url: str, env: dict[str, str] | None = None, input: str | None = None
+) -> Result:
+    """Run the installed ``cartes`` command in its own process (real exit codes, real
+    streams), against ``database_url``."""
+    import subprocess
+
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("CARTES_")}
+    environment.update({"CARTES_DATABASE_URL": database_url, "CARTES_BUSY_TIMEOUT_S": "2"})
+    environment.update(env or {})
+    completed = subprocess.run(
+        [CARTES, *argv],
+        env=environment,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=120,
+        check=False,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
