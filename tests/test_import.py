@@ -171,20 +171,39 @@ def test_same_file_twice_changes_nothing(engine, clock, tmp_path):
     assert count(engine, Holder) == 4
 
 
+BASE_ROW = {
+    "nom": "Martin",
+    "prenom": "Léa",
+    "email": "lea.martin@justice.fr",
+    "role": "greffier",
+    "organisation": "TJ Angers",
+    "type": "carte_agent",
+    "modele": "nouveau",
+    "numero_serie": "J1",
+    "etat": "active",
+    "date_remise": "",
+    "date_expiration": "2027-01-01",
+}
+
+
+def row(**changes: str) -> str:
+    """A CSV row: the base row with some fields changed."""
+    return ";".join({**BASE_ROW, **changes}[name] for name in importing.COLUMNS)
+
+
 BAD_ROWS = {
-    "champ_obligatoire": "Martin;;a@b.fr;greffier;TJ Angers;carte_agent;nouveau;J1;active;;2027-01-01",
-    "email_invalide": "Martin;Léa;pas-une-adresse;greffier;TJ Angers;carte_agent;nouveau;J1;active;;2027-01-01",
-    "valeur_inconnue": "Martin;Léa;a@b.fr;juge;TJ Angers;carte_agent;nouveau;J1;active;;2027-01-01",
-    "organisation_inconnue": "Martin;Léa;a@b.fr;greffier;TJ Nantes;carte_agent;nouveau;J1;active;;2027-01-01",
-    "modele_obligatoire": "Martin;Léa;a@b.fr;greffier;TJ Angers;carte_agent;;J1;active;;2027-01-01",
-    "modele_reserve_carte_agent": "Martin;Léa;a@b.fr;avocat;Barreau de Laval;cle_rpva;ancien;R1;active;;2027-01-01",
-    "date_invalide": "Martin;Léa;a@b.fr;greffier;TJ Angers;carte_agent;nouveau;J1;active;;31/02/2027",
-    "expiration_obligatoire": "Martin;Léa;a@b.fr;greffier;TJ Angers;carte_agent;nouveau;J1;active;;",
-    "dates_incoherentes": "Martin;Léa;a@b.fr;greffier;TJ Angers;carte_agent;nouveau;J1;active;2028-01-01;2027-01-01",
-    "numero_serie_invalide": "Martin;Léa;a@b.fr;greffier;TJ Angers;carte_agent;nouveau;J1<script>;active;;2027-01-01",
+    "champ_obligatoire": row(prenom=""),
+    "email_invalide": row(email="pas-une-adresse"),
+    "valeur_inconnue": row(role="juge"),
+    "organisation_inconnue": row(organisation="TJ Nantes"),
+    "modele_obligatoire": row(modele=""),
+    "modele_reserve_carte_agent": row(type="cle_rpva", modele="ancien"),
+    "date_invalide": row(date_expiration="31/02/2027"),
+    "expiration_obligatoire": row(date_expiration=""),
+    "dates_incoherentes": row(date_remise="2028-01-01"),
+    "numero_serie_invalide": row(numero_serie="J1<script>"),
     "nombre_de_colonnes": "Martin;Léa;a@b.fr;greffier;TJ Angers",
-    "trop_long": "M" * 121
-    + ";Léa;a@b.fr;greffier;TJ Angers;carte_agent;nouveau;J1;active;;2027-01-01",
+    "trop_long": row(nom="M" * 121),
 }
 
 
@@ -201,9 +220,8 @@ def test_each_kind_of_bad_row_rejects_the_file(engine, clock, tmp_path, code):
 
 
 def test_missing_serial_only_for_requests(engine, clock, tmp_path):
-    row = "Martin;Léa;a@b.fr;greffier;TJ Angers;carte_agent;nouveau;;active;;2027-01-01"
     with pytest.raises(ImportRejected) as rejected:
-        run_import(engine, clock, write(tmp_path / "bad.csv", [row]))
+        run_import(engine, clock, write(tmp_path / "bad.csv", [row(numero_serie="")]))
     error = rejected.value.params["report"].errors[0]
     assert (error.code, error.params) == ("champ_obligatoire", {"champ": "numero_serie"})
 
