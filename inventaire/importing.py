@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from inventaire import lifecycle
+from inventaire import db, lifecycle
 from inventaire.clock import paris_today
 from inventaire.errors import ImportFileUnreadable, ImportRejected, InvalidValue, StaleVersion
 from inventaire.journal import JournalWriter
@@ -70,7 +70,7 @@ COLUMNS = (
 )
 REQUIRED_COLUMNS = ("nom", "prenom", "email", "role", "organisation", "type")
 NEEDS_EXPIRY = frozenset({CredentialState.ACTIVE, CredentialState.SUSPENDED})
-BATCH = 2000
+BATCH = 5000
 # Key of the marker ``table_rows`` puts in a row whose cells do not match the header.
 CELL_COUNT = "__cellules__"
 
@@ -106,6 +106,7 @@ class ImportRow:
     state: CredentialState
     handed_over_on: dt.date | None
     expires_on: dt.date | None
+    key: tuple[Any, ...]  # the natural key of the credential (``credential_key``)
 
     @property
     def holder_fields(self) -> tuple[str, str, HolderRole, int]:
@@ -169,68 +170,102 @@ def map_header(header: list[str]) -> dict[str, int]:
     return positions
 
 
+_UNSEEN = object()
+
+
 class RowChecker:
     """Checks one row at a time, and the rows against each other (duplicates, a holder
-    described two ways)."""
+    described two ways).
+
+    Columns such as role, organisation, type, state and dates repeat a few values over
+    hundreds of thousands of rows: each distinct text is parsed once and remembered.
+    """
 
     def __init__(self, organisations: OrganisationIndex, today: dt.date) -> None:
         self.organisations = organisations
         self.today = today
         self._credential_lines: dict[tuple[Any, ...], int] = {}
         self._holder_lines: dict[str, tuple[int, tuple[str, str, HolderRole, int]]] = {}
+        self._tokens: dict[tuple[str, str], Any] = {}
+        self._dates: dict[str, dt.date | None] = {}
+        self._organisations: dict[str, Any] = {}
+
+    def _token(self, name: str, raw: str, tokens: dict[str, Any]) -> Any:
+        """The domain value of ``raw``, or the ``InvalidValue`` that refuses it."""
+        found = self._tokens.get((name, raw), _UNSEEN)
+        if found is _UNSEEN:
+            try:
+                found = parse_token(name, raw, tokens)
+            except InvalidValue as exc:
+                found = exc
+            self._tokens[(name, raw)] = found
+        return found
+
+    def _date(self, raw: str) -> dt.date | None:
+        """The date written ``raw``, or None when it is not a date."""
+        found = self._dates.get(raw, _UNSEEN)
+        if found is _UNSEEN:
+            try:
+                found = parse_date(raw)
+            except ValueError:
+                found = None
+            self._dates[raw] = found
+        return found  # type: ignore[return-value]
+
+    def _organisation(self, raw: str) -> Any:
+        found = self._organisations.get(raw, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._organisations[raw] = self.organisations.get(raw)
+        return found
 
     def check(self, line: int, cells: dict[str, str]) -> ImportRow | list[RowError]:
         if CELL_COUNT in cells:
             return [RowError(line, "nombre_de_colonnes", {"compte": cells[CELL_COUNT]})]
         errors: list[RowError] = []
-
-        def need(name: str) -> str:
-            value = cells.get(name, "").strip()
-            if not value:
+        raw = {name: cells.get(name, "").strip() for name in COLUMNS}
+        for name in REQUIRED_COLUMNS:
+            if not raw[name]:
                 errors.append(RowError(line, "champ_obligatoire", {"champ": name}))
-            return value
 
         def token(name: str, tokens: dict[str, Any], default: str = "") -> Any:
-            value = cells.get(name, "").strip() or default
-            if not value:
+            text = raw[name] or default
+            if not text:
                 return None
-            try:
-                return parse_token(name, value, tokens)
-            except InvalidValue as exc:
-                errors.append(RowError(line, "valeur_inconnue", exc.params))
+            value = self._token(name, text, tokens)
+            if isinstance(value, InvalidValue):
+                errors.append(RowError(line, "valeur_inconnue", value.params))
                 return None
+            return value
 
         def date(name: str) -> dt.date | None:
-            value = cells.get(name, "").strip()
-            if not value:
+            text = raw[name]
+            if not text:
                 return None
-            try:
-                return parse_date(value)
-            except ValueError:
-                errors.append(RowError(line, "date_invalide", {"champ": name, "valeur": value}))
-                return None
+            value = self._date(text)
+            if value is None:
+                errors.append(RowError(line, "date_invalide", {"champ": name, "valeur": text}))
+            return value
 
-        last_name = " ".join(need("nom").split())
-        first_name = " ".join(need("prenom").split())
+        last_name = " ".join(raw["nom"].split())
+        first_name = " ".join(raw["prenom"].split())
         for name, value in (("nom", last_name), ("prenom", first_name)):
             if len(value) > 120:
                 errors.append(RowError(line, "trop_long", {"champ": name, "maximum": 120}))
-        email = need("email").lower()
+        email = raw["email"].lower()
         if email and not _EMAIL.match(email):
             errors.append(RowError(line, "email_invalide", {"valeur": email}))
-        role = token("role", ROLE_TOKENS) if need("role") else None
-        organisation_name = need("organisation")
-        organisation = self.organisations.get(organisation_name) if organisation_name else None
-        if organisation_name and organisation is None:
-            errors.append(RowError(line, "organisation_inconnue", {"nom": organisation_name}))
-        kind = token("type", KIND_TOKENS) if need("type") else None
+        role = token("role", ROLE_TOKENS)
+        organisation = self._organisation(raw["organisation"]) if raw["organisation"] else None
+        if raw["organisation"] and organisation is None:
+            errors.append(RowError(line, "organisation_inconnue", {"nom": raw["organisation"]}))
+        kind = token("type", KIND_TOKENS)
         model = token("modele", MODEL_TOKENS)
         state = token("etat", STATE_TOKENS, default="active")
-        serial = cells.get("numero_serie", "").strip() or None
+        serial = raw["numero_serie"] or None
         handed_over_on = date("date_remise")
         expires_on = date("date_expiration")
 
-        if kind is CredentialKind.AGENT_CARD and model is None and not cells.get("modele"):
+        if kind is CredentialKind.AGENT_CARD and not raw["modele"]:
             errors.append(RowError(line, "modele_obligatoire", {}))
         if kind is not None and kind is not CredentialKind.AGENT_CARD and model is not None:
             errors.append(RowError(line, "modele_reserve_carte_agent", {}))
@@ -238,8 +273,8 @@ class RowChecker:
             errors.append(RowError(line, "champ_obligatoire", {"champ": "numero_serie"}))
         if serial is not None and not _SERIAL.match(serial):
             errors.append(RowError(line, "numero_serie_invalide", {"valeur": serial}))
-        if state in NEEDS_EXPIRY and expires_on is None and not cells.get("date_expiration"):
-            errors.append(RowError(line, "expiration_obligatoire", {"etat": cells.get("etat")}))
+        if state in NEEDS_EXPIRY and not raw["date_expiration"]:
+            errors.append(RowError(line, "expiration_obligatoire", {"etat": raw["etat"]}))
         if handed_over_on and expires_on and handed_over_on > expires_on:
             errors.append(RowError(line, "dates_incoherentes", {}))
         if errors:
@@ -259,11 +294,12 @@ class RowChecker:
             state=state,
             handed_over_on=handed_over_on,
             expires_on=expires_on,
+            key=("serial", kind, fold(serial)) if serial else ("request", email, kind),
         )
         return self._cross_check(row)
 
     def _cross_check(self, row: ImportRow) -> ImportRow | list[RowError]:
-        key = credential_key(row)
+        key = row.key
         first = self._credential_lines.get(key)
         if first is not None:
             return [RowError(row.line, "doublon", {"ligne": first})]
@@ -274,13 +310,6 @@ class RowChecker:
         if known is None:
             self._holder_lines[row.email] = (row.line, row.holder_fields)
         return row
-
-
-def credential_key(row: ImportRow) -> tuple[Any, ...]:
-    """The natural key of the credential a row describes."""
-    if row.serial is None:
-        return ("request", row.email, row.kind)
-    return ("serial", row.kind, fold(row.serial))
 
 
 def holder_snapshot(holder: dict[str, Any]) -> dict[str, Any]:
@@ -436,6 +465,7 @@ class Importer:
         if serials:
             query = sa.select(_credentials).where(_credentials.c.serial.in_(serials))
             for found in self.session.execute(query):
+                # The natural key, as ``RowChecker`` builds it.
                 by_serial[("serial", found.kind, fold(found.serial))] = dict(found._mapping)
         holder_ids = sorted({holder["id"] for holder in holders.values()})
         requests: dict[tuple[int, Any], dict[str, Any]] = {}
@@ -458,7 +488,7 @@ class Importer:
         requests: dict[tuple[int, Any], dict[str, Any]],
     ) -> dict[str, Any] | None:
         if row.serial is not None:
-            found = credentials.get(credential_key(row))
+            found = credentials.get(row.key)
             if found is not None:
                 return found
         holder = holders.get(row.email)
@@ -516,16 +546,11 @@ class Importer:
                 changed[row.email] = (row, holder)
         if new:
             values = [self._holder_values(row) | {"created_at": self.now} for row in new.values()]
-            inserted = self.session.execute(
-                _holders.insert().returning(_holders.c.id, sort_by_parameter_order=True), values
-            )
-            for row, new_id in zip(new.values(), inserted.scalars(), strict=True):
-                ids[row.email] = new_id
+            new_ids = self._insert(_holders, values, key="email")
+            for email, value in zip(new, values, strict=True):
+                ids[email] = new_ids[email]
                 self.journal.record(
-                    "titulaire.creation",
-                    "holder",
-                    new_id,
-                    after=holder_snapshot({**self._holder_values(row), "active": True}),
+                    "titulaire.creation", "holder", new_ids[email], after=holder_snapshot(value)
                 )
             self.report.holders_created += len(new)
         for row, holder in changed.values():
@@ -549,6 +574,28 @@ class Importer:
             )
             self.report.holders_updated += 1
         return ids
+
+    def _insert(
+        self, table: sa.Table, values: list[dict[str, Any]], key: str | None = None
+    ) -> dict[Any, int]:
+        """Bulk-insert ``values`` and return their new ids, by ``key`` (or by position).
+
+        The import holds the database's write lock (``write_session``), so the rows above
+        the previous highest id are exactly these, in insertion order.
+        """
+        before = self.session.execute(sa.select(sa.func.max(table.c.id))).scalar_one() or 0
+        db.bulk_insert(self.session, table, values)
+        column = table.c[key] if key else table.c.id
+        inserted = self.session.execute(
+            sa.select(table.c.id, column).where(table.c.id > before).order_by(table.c.id)
+        ).all()
+        if len(inserted) != len(values) or (
+            key and any(r[1] != v[key] for r, v in zip(inserted, values, strict=True))
+        ):
+            raise RuntimeError(f"concurrent insertion into {table.name} during an import")
+        if key:
+            return {r[1]: r[0] for r in inserted}
+        return {index: r[0] for index, r in enumerate(inserted)}
 
     def _holder_values(self, row: ImportRow) -> dict[str, Any]:
         return {
@@ -584,11 +631,8 @@ class Importer:
             }
             for row, holder_id in rows
         ]
-        inserted = self.session.execute(
-            _credentials.insert().returning(_credentials.c.id, sort_by_parameter_order=True),
-            values,
-        )
-        for new_id, created in zip(inserted.scalars(), values, strict=True):
+        new_ids = self._insert(_credentials, values)
+        for new_id, created in zip(new_ids.values(), values, strict=True):
             self._created.add(new_id)
             self.journal.record(
                 "support.creation",

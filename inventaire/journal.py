@@ -9,6 +9,7 @@ truncated entry is found by ``verify``. Entries name holders and credentials by 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -18,17 +19,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from inventaire import db
 from inventaire.models import GENESIS_HASH, JournalEntry, JournalHead
 
 _entries = JournalEntry.__table__  # type: ignore[attr-defined]
 _head = JournalHead.__table__  # type: ignore[attr-defined]
 
 
+# Built once: ``json.dumps`` with options builds a new encoder at every call.
+_STATE_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def encode_state(state: Mapping[str, Any] | None) -> str | None:
     """The canonical JSON text of a before/after state (sorted keys, no spaces)."""
     if state is None:
         return None
-    return json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _STATE_ENCODER.encode(state)
 
 
 def canonical_bytes(
@@ -43,19 +51,46 @@ def canonical_bytes(
     before: str | None,
     after: str | None,
 ) -> bytes:
-    """The bytes an entry's hash covers (besides the previous hash)."""
-    document = {
-        "seq": seq,
-        "recorded_at": recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-        "operator": operator,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "reason": reason,
-        "before": before,
-        "after": after,
-    }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes an entry's hash covers (besides the previous hash).
+
+    A JSON array of the fields in this fixed order: sequence number, instant (UTC, ISO 8601
+    with microseconds), operator, action, entity type, entity id, reason, then the before
+    and after states embedded as the canonical JSON values they already are.
+    """
+    instant = _instant_text(recorded_at)
+    return "".join(
+        (
+            "[",
+            str(seq),
+            ',"',
+            instant,
+            '",',
+            _json_text(operator),
+            ",",
+            _json_text(action),
+            ",",
+            _json_text(entity_type),
+            ",",
+            "null" if entity_id is None else str(entity_id),
+            ",",
+            "null" if reason is None else _json_text(reason),
+            ",",
+            before or "null",
+            ",",
+            after or "null",
+            "]",
+        )
+    ).encode()
+
+
+@functools.lru_cache(maxsize=64)
+def _instant_text(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_text(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:
@@ -126,7 +161,7 @@ class JournalWriter:
         """Write the buffered entries and move the journal head."""
         if not self._pending:
             return
-        self.session.execute(_entries.insert(), self._pending)
+        db.bulk_insert(self.session, _entries, self._pending)
         self.session.execute(
             _head.update().where(_head.c.id == 1).values(seq=self._seq, hash=self._hash)
         )

@@ -156,7 +156,7 @@ class Credential(SQLModel, table=True):
     """A physical card or key (*support*), nominative: one holder only."""
 
     __tablename__ = "credential"
-    __table_args__ = (sa.UniqueConstraint("kind", "serial"),)
+    __table_args__ = (sa.UniqueConstraint("serial", "kind"),)
     # Every ORM update checks and bumps the version: a concurrent change is refused.
     __mapper_args__ = {"version_id_col": _credential_version}
 
@@ -165,7 +165,7 @@ class Credential(SQLModel, table=True):
     model: CardModel | None = Field(default=None, sa_column=_enum(CardModel, nullable=True))
     serial: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
     holder_id: int = Field(foreign_key="holder.id", index=True)
-    state: CredentialState = Field(sa_column=_enum(CredentialState, nullable=False, index=True))
+    state: CredentialState = Field(sa_column=_enum(CredentialState, nullable=False))
     emergency: bool = False
     replaces_id: int | None = Field(default=None, foreign_key="credential.id")
     requested_on: dt.date | None = None

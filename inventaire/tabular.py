@@ -6,9 +6,9 @@ from the header line. XLSX: the first sheet (or a named one), dates as ISO text.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,56 +39,85 @@ def open_table(path: Path, *, sheet: str | None = None) -> Table:
     return _open_csv(path)
 
 
-def _decode(data: bytes, path: Path) -> tuple[str, str]:
-    if b"\x00" in data[:4096]:
-        raise ImportFileUnreadable("fichier_binaire", fichier=str(path))
-    try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "windows-1252"
-    except UnicodeDecodeError as exc:
-        raise ImportFileUnreadable("encodage_inconnu", fichier=str(path)) from exc
+def _detect_encoding(path: Path) -> tuple[str, int]:
+    """UTF-8 if the whole file decodes as UTF-8, else Windows-1252; and the number of lines.
+
+    Read in chunks: the file is then streamed, never held in memory whole.
+    """
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    is_utf8 = True
+    lines = 0
+    with path.open("rb") as handle:
+        first = handle.read(4096)
+        if b"\x00" in first:
+            raise ImportFileUnreadable("fichier_binaire", fichier=str(path))
+        chunk = first
+        while chunk:
+            lines += chunk.count(b"\n")
+            if is_utf8:
+                try:
+                    utf8.decode(chunk)
+                except UnicodeDecodeError:
+                    is_utf8 = False
+            chunk = handle.read(1 << 20)
+    if is_utf8:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            is_utf8 = False
+    if is_utf8:
+        return "utf-8-sig", lines
+    # Windows-1252 leaves five bytes undefined; a file using them is neither encoding.
+    with path.open("rb") as handle:
+        decoder = codecs.getincrementaldecoder("cp1252")()
+        try:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise ImportFileUnreadable("encodage_inconnu", fichier=str(path)) from exc
+    return "cp1252", lines
 
 
 def _open_csv(path: Path) -> Table:
     try:
-        data = path.read_bytes()
+        encoding, lines = _detect_encoding(path)
+        handle = path.open(encoding=encoding, newline="")
     except OSError as exc:
         raise ImportFileUnreadable(
             "lecture_impossible", fichier=str(path), detail=exc.strerror
         ) from exc
-    text, encoding = _decode(data, path)
-    del data
-    first_line = text.split("\n", 1)[0]
+    first_line = handle.readline()
     if not first_line.strip():
+        handle.close()
         raise ImportFileUnreadable("fichier_vide", fichier=str(path))
     delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    handle.seek(0)
+    reader = csv.reader(handle, delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except csv.Error as exc:
+        handle.close()
         raise ImportFileUnreadable(
             "csv_invalide", fichier=str(path), ligne=1, detail=str(exc)
         ) from exc
-    total = text.count("\n")
 
     def rows() -> Iterator[tuple[int, list[str]]]:
-        line = reader.line_num + 1
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise ImportFileUnreadable(
-                    "csv_invalide", fichier=str(path), ligne=line, detail=str(exc)
-                ) from exc
-            yield line, cells
+        with handle:
             line = reader.line_num + 1
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise ImportFileUnreadable(
+                        "csv_invalide", fichier=str(path), ligne=line, detail=str(exc)
+                    ) from exc
+                yield line, cells
+                line = reader.line_num + 1
 
-    return Table(header, rows(), total, encoding, delimiter)
+    label = "utf-8" if encoding == "utf-8-sig" else "windows-1252"
+    return Table(header, rows(), lines, label, delimiter)
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> Table:

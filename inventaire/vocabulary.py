@@ -6,6 +6,7 @@ JSON output), so they belong to the domain; display sentences live in ``cartes``
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from enum import StrEnum
 from typing import TypeVar
@@ -66,13 +67,18 @@ ORGANISATION_TYPE_TOKENS: dict[str, OrganisationType] = {
 E = TypeVar("E", bound=StrEnum)
 
 
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "’": "'"})
+
+
 def fold(text: str) -> str:
     """Lower-case ASCII without accents, blanks collapsed: for lenient matching and search."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(stripped.lower().replace("’", "'").split())
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+        text = decomposed.encode("ascii", "ignore").decode("ascii")
+    return " ".join(text.lower().split())
 
 
+@functools.lru_cache(maxsize=4096)
 def token_key(text: str) -> str:
     """``fold`` with blanks, hyphens and apostrophes as underscores: 'Directeur de greffe'
     and 'directeur_de_greffe' are the same token."""

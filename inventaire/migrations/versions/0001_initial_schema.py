@@ -137,12 +137,11 @@ def upgrade() -> None:
             ["replaces_id"], ["credential.id"], name=op.f("fk_credential_replaces_id_credential")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credential")),
-        sa.UniqueConstraint("kind", "serial", name=op.f("uq_credential_kind_serial")),
+        sa.UniqueConstraint("serial", "kind", name=op.f("uq_credential_serial_kind")),
     )
     with op.batch_alter_table("credential", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_credential_expires_on"), ["expires_on"], unique=False)
         batch_op.create_index(batch_op.f("ix_credential_holder_id"), ["holder_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_credential_state"), ["state"], unique=False)
 
     op.create_table(
         "certificate",
@@ -193,7 +192,6 @@ def downgrade() -> None:
 
     op.drop_table("certificate")
     with op.batch_alter_table("credential", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_credential_state"))
         batch_op.drop_index(batch_op.f("ix_credential_holder_id"))
         batch_op.drop_index(batch_op.f("ix_credential_expires_on"))
 
