@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cartes import locations
 
 
 class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     host: str = "localhost"
     port: int = Field(default=25, ge=1, le=65535)
     starttls: bool = False
@@ -32,6 +34,8 @@ class SmtpSettings(BaseModel):
 
 class RenewalSettings(BaseModel):
     """Renewal lead times in days per kind of credential (DESIGN §4)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     rpva_key_days: int = Field(default=45, ge=0)
     agent_card_days: int = Field(default=60, ge=0)

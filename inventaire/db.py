@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
+from inventaire import migrations
 from inventaire.errors import (
     Conflict,
     DatabaseLocked,
@@ -39,9 +40,6 @@ def make_engine(url: str, *, busy_timeout_s: float = 5.0) -> Engine:
         # psycopg 3 is the driver cartes installs; plain URLs would ask for psycopg2.
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
         _configure_sqlite(engine)
         return engine
@@ -194,9 +192,25 @@ def _alembic_config(connection: sa.Connection) -> Any:
     return config
 
 
+def sqlite_path(engine: Engine) -> Path | None:
+    """The file of a SQLite database (None for PostgreSQL or an in-memory database)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` with the Alembic migrations."""
+    """Create or upgrade the schema to ``revision`` with the Alembic migrations (and the
+    folder of a SQLite file)."""
     from alembic import command
+
+    path = sqlite_path(engine)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(detail=f"{path.parent} : {exc.strerror}") from exc
 
     with translate_errors(), engine.begin() as connection:
         command.upgrade(_alembic_config(connection), revision)
@@ -204,14 +218,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def schema_revision(engine: Engine) -> str | None:
     """The schema revision of the database, or None if it was never initialised."""
-    from alembic.runtime.migration import MigrationContext
-
     with translate_errors(), engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def head_revision() -> str:
-    """The newest revision the code knows."""
+    """The newest revision the migration scripts define (loads Alembic)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -224,6 +238,9 @@ def head_revision() -> str:
 
 def require_current_schema(engine: Engine) -> None:
     """Refuse to work on a database that ``cartes init`` has not brought up to date."""
+    path = sqlite_path(engine)
+    if path is not None and not path.exists():
+        raise SchemaOutdated(current=None)  # and do not create an empty file by connecting
     current = schema_revision(engine)
-    if current != head_revision():
+    if current != migrations.HEAD:
         raise SchemaOutdated(current=current)

@@ -67,7 +67,7 @@ def cmd_operateur_liste(ctx: Context, _args: argparse.Namespace) -> int:
         rows = [
             [
                 operator.login,
-                ", ".join(token_of(r, OPERATOR_ROLE_TOKENS) for r in sorted(operator.role_set)),
+                ", ".join(sorted(token_of(r, OPERATOR_ROLE_TOKENS) for r in operator.role_set)),
                 "oui" if operator.active else "non",
                 f"{operator.created_at:%d/%m/%Y}",
             ]
