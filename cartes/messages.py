@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from inventaire.enums import CredentialKind, CredentialState, HolderRole, OperatorRole
 from inventaire.errors import InventaireError
-from inventaire.models import CredentialKind, CredentialState, HolderRole, OperatorRole
 
 STATE_LABELS = {
     CredentialState.REQUESTED: "demandée",

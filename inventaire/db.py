@@ -218,6 +218,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def schema_revision(engine: Engine) -> str | None:
     """The schema revision of the database, or None if it was never initialised."""
+    path = sqlite_path(engine)
+    if path is not None and not path.exists():
+        return None  # and connecting would create an empty file
     with translate_errors(), engine.connect() as connection:
         if not sa.inspect(connection).has_table("alembic_version"):
             return None

@@ -51,6 +51,7 @@ from inventaire.vocabulary import (
     ROLE_TOKENS,
     STATE_TOKENS,
     fold,
+    parse_date,
     parse_token,
     token_key,
 )
@@ -76,7 +77,6 @@ CELL_COUNT = "__cellules__"
 
 _EMAIL = re.compile(r"^[^@\s;,<>]+@[^@\s;,<>]+\.[^@\s;,<>]+$")
 _SERIAL = re.compile(r"^[\w.\-/ ]{1,64}$")
-_FR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 Progress = Callable[[int, int | None], None]
 
@@ -138,18 +138,6 @@ class ImportReport:
             + self.credentials_updated
             + self.transitions
         )
-
-
-def parse_date(text: str) -> dt.date:
-    """A date written ``JJ/MM/AAAA`` or ISO ``AAAA-MM-JJ``; ``ValueError`` otherwise."""
-    text = text.strip()
-    match = _FR_DATE.match(text)
-    if match:
-        day, month, year = (int(part) for part in match.groups())
-        return dt.date(year, month, day)
-    if len(text) == 10 and text[4] == "-" and text[7] == "-":
-        return dt.date.fromisoformat(text)
-    raise ValueError(text)
 
 
 def map_header(header: list[str]) -> dict[str, int]:

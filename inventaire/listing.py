@@ -1,38 +1,30 @@
-"""Listing credentials with their holder, and the inventory summary."""
+"""Listing credentials with their holder: the query behind ``cartes liste``.
+
+Plain SQL on a DB-API connection (``inventaire.dbapi``), valid on SQLite and PostgreSQL.
+An expiry filter is a range on the ``ix_credential_expiry`` index, whose order is also the
+listing's order, so a window of a few weeks among a million credentials reads only its
+own rows, sorted already.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from inventaire.lifecycle import IN_SERVICE
-from inventaire.models import (
-    CardModel,
-    Credential,
-    CredentialKind,
-    CredentialState,
-    Holder,
-    HolderRole,
-    Organisation,
-)
+from inventaire.dbapi import ReadConnection
+from inventaire.enums import CardModel, CredentialKind, CredentialState, HolderRole
 from inventaire.vocabulary import fold
-
-_c = Credential.__table__  # type: ignore[attr-defined]
-_h = Holder.__table__  # type: ignore[attr-defined]
-_o = Organisation.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class CredentialFilter:
-    """Filters of ``cartes liste``; None means no filter.
+    """Filters of ``cartes liste``; empty means no filter.
 
     ``expires_within`` keeps credentials whose expiry falls between today and today + N
-    days (included); ``expires_before`` those that expire strictly before that date, already
-    expired ones included.
+    days (both included); ``expires_before`` those that expire strictly before that date,
+    already expired ones included.
     """
 
     kinds: tuple[CredentialKind, ...] = ()
@@ -65,118 +57,111 @@ class CredentialLine:
         return (self.expires_on - today).days if self.expires_on else None
 
 
-def listing_query(filters: CredentialFilter, today: dt.date) -> sa.Select[tuple[object, ...]]:
-    """The SQL of a listing, ordered by expiry (unknown expiries last), then id."""
-    query = (
-        sa.select(
-            _c.c.id,
-            _c.c.kind,
-            _c.c.model,
-            _c.c.state,
-            _c.c.serial,
-            _c.c.expires_on,
-            _c.c.handed_over_on,
-            _c.c.holder_id,
-            _h.c.role,
-            _h.c.last_name,
-            _h.c.first_name,
-            _h.c.email,
-            _o.c.short_name,
-        )
-        .join(_h, _h.c.id == _c.c.holder_id)
-        .join(_o, _o.c.id == _h.c.organisation_id)
-    )
+_SELECT = """
+SELECT c.id, c.kind, c.model, c.state, c.serial, c.expires_on, c.handed_over_on,
+       c.holder_id, h.role, h.last_name, h.first_name, h.email, o.short_name
+FROM credential c
+JOIN holder h ON h.id = c.holder_id
+JOIN organisation o ON o.id = h.organisation_id
+"""
+
+
+def listing_sql(
+    filters: CredentialFilter, today: dt.date, limit: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of a listing, ordered by expiry (unknown last), then id."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+
+    def among(column: str, name: str, values: tuple[Any, ...]) -> None:
+        names = [f"{name}{index}" for index in range(len(values))]
+        params.update({n: v.value for n, v in zip(names, values, strict=True)})
+        where.append(f"{column} IN ({', '.join(':' + n for n in names)})")
+
     if filters.kinds:
-        query = query.where(_c.c.kind.in_([kind.value for kind in filters.kinds]))
+        among("c.kind", "kind", filters.kinds)
     if filters.states:
-        query = query.where(_c.c.state.in_([state.value for state in filters.states]))
+        among("c.state", "state", filters.states)
     if filters.organisation_id is not None:
-        query = query.where(_h.c.organisation_id == filters.organisation_id)
+        where.append("h.organisation_id = :organisation_id")
+        params["organisation_id"] = filters.organisation_id
     if filters.text:
-        pattern = f"%{_escape_like(fold(filters.text))}%"
-        query = query.where(
-            sa.or_(
-                _h.c.search_text.like(pattern, escape="\\"),
-                sa.func.lower(_c.c.serial).like(pattern, escape="\\"),
-            )
+        where.append(
+            "(h.search_text LIKE :text ESCAPE '\\' OR lower(c.serial) LIKE :text ESCAPE '\\')"
         )
+        params["text"] = f"%{_escape_like(fold(filters.text))}%"
+    expiry_filtered = filters.expires_within is not None or filters.expires_before is not None
     if filters.expires_within is not None:
-        query = query.where(
-            _c.c.expires_on.between(today, today + dt.timedelta(days=filters.expires_within))
-        )
+        where.append("c.expires_on BETWEEN :from_day AND :to_day")
+        params["from_day"] = today.isoformat()
+        params["to_day"] = (today + dt.timedelta(days=filters.expires_within)).isoformat()
     if filters.expires_before is not None:
-        query = query.where(_c.c.expires_on < filters.expires_before)
-    return query.order_by(_c.c.expires_on.is_(None), _c.c.expires_on, _c.c.id)
+        where.append("c.expires_on < :before_day")
+        params["before_day"] = filters.expires_before.isoformat()
+    sql = _SELECT
+    if where:
+        sql += "WHERE " + "\n  AND ".join(where) + "\n"
+    # With an expiry filter no expiry is unknown, and the index gives this order as is.
+    sql += (
+        "ORDER BY c.expires_on, c.id"
+        if expiry_filtered
+        else ("ORDER BY c.expires_on IS NULL, c.expires_on, c.id")
+    )
+    if limit is not None:
+        sql += "\nLIMIT :limit"
+        params["limit"] = limit
+    return sql, params
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_KINDS = {kind.value: kind for kind in CredentialKind}
+_STATES = {state.value: state for state in CredentialState}
+_MODELS = {model.value: model for model in CardModel}
+_ROLES = {role.value: role for role in HolderRole}
+
+
+def _day(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value)  # SQLite returns dates as ISO text
+
+
 def list_credentials(
-    session: Session, filters: CredentialFilter, *, today: dt.date, limit: int | None = None
+    connection: ReadConnection,
+    filters: CredentialFilter,
+    *,
+    today: dt.date,
+    limit: int | None = None,
 ) -> Iterator[CredentialLine]:
     """The credentials matching ``filters``, streamed in expiry order."""
-    query = listing_query(filters, today)
-    if limit is not None:
-        query = query.limit(limit)
-    result = session.execute(query.execution_options(yield_per=5000))
-    for row in result:
+    sql, params = listing_sql(filters, today, limit)
+    for row in connection.rows(sql, params):
         yield CredentialLine(
-            id=row.id,
-            kind=CredentialKind(row.kind),
-            model=CardModel(row.model) if row.model else None,
-            state=CredentialState(row.state),
-            serial=row.serial,
-            expires_on=row.expires_on,
-            handed_over_on=row.handed_over_on,
-            holder_id=row.holder_id,
-            holder_role=HolderRole(row.role),
-            last_name=row.last_name,
-            first_name=row.first_name,
-            email=row.email,
-            organisation=row.short_name,
+            row[0],
+            _KINDS[row[1]],
+            _MODELS[row[2]] if row[2] else None,
+            _STATES[row[3]],
+            row[4],
+            _day(row[5]),
+            _day(row[6]),
+            row[7],
+            _ROLES[row[8]],
+            row[9],
+            row[10],
+            row[11],
+            row[12],
         )
 
 
-@dataclass(frozen=True)
-class Summary:
-    """Counts by kind and state, and in-service credentials expiring within each horizon."""
-
-    by_kind_state: dict[tuple[CredentialKind, CredentialState], int]
-    expiring: dict[int, dict[CredentialKind, int]]
-    expired_in_service: dict[CredentialKind, int]
-    holders: int
-
-
-def summarize(
-    session: Session, *, today: dt.date, horizons: tuple[int, ...] = (30, 60, 90)
-) -> Summary:
-    """The inventory at a glance (what ``cartes`` shows without arguments)."""
-    counts = session.execute(
-        sa.select(_c.c.kind, _c.c.state, sa.func.count()).group_by(_c.c.kind, _c.c.state)
-    ).all()
-    by_kind_state = {
-        (CredentialKind(kind), CredentialState(state)): number for kind, state, number in counts
-    }
-    in_service = _c.c.state.in_([state.value for state in IN_SERVICE])
-    expiring: dict[int, dict[CredentialKind, int]] = {}
-    for horizon in horizons:
-        rows = session.execute(
-            sa.select(_c.c.kind, sa.func.count())
-            .where(in_service, _c.c.expires_on.between(today, today + dt.timedelta(days=horizon)))
-            .group_by(_c.c.kind)
-        ).all()
-        expiring[horizon] = {CredentialKind(kind): number for kind, number in rows}
-    expired_rows = session.execute(
-        sa.select(_c.c.kind, sa.func.count())
-        .where(in_service, _c.c.expires_on < today)
-        .group_by(_c.c.kind)
-    ).all()
-    holders = session.execute(sa.select(sa.func.count()).select_from(_h)).scalar_one()
-    return Summary(
-        by_kind_state=by_kind_state,
-        expiring=expiring,
-        expired_in_service={CredentialKind(kind): number for kind, number in expired_rows},
-        holders=holders,
-    )
+def find_organisation_id(connection: ReadConnection, name: str) -> int | None:
+    """The id of the organisation named ``name`` (short or full name, ignoring case and
+    accents), or None."""
+    wanted = fold(name)
+    rows = connection.rows("SELECT id, short_name, full_name FROM organisation", {})
+    for organisation_id, short_name, full_name in rows:
+        if wanted in (fold(short_name), fold(full_name)):
+            return int(organisation_id)
+    return None

@@ -13,6 +13,16 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from inventaire.enums import (
+    CardModel,
+    CertificateRole,
+    CredentialKind,
+    CredentialState,
+    HolderRole,
+    OperatorRole,
+    OrganisationType,
+)
+
 # Constraint names that are the same on SQLite and PostgreSQL, so migrations can name them.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -21,62 +31,6 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class OrganisationType(StrEnum):
-    COURT_OF_APPEAL = "COURT_OF_APPEAL"
-    JUDICIAL_COURT = "JUDICIAL_COURT"
-    BAR = "BAR"
-    EXPERTS = "EXPERTS"
-    IT_SERVICE = "IT_SERVICE"
-    OTHER = "OTHER"
-
-
-class HolderRole(StrEnum):
-    MAGISTRATE = "MAGISTRATE"
-    CLERK = "CLERK"
-    CLERK_DIRECTOR = "CLERK_DIRECTOR"
-    AGENT = "AGENT"
-    EXPERT = "EXPERT"
-    LAWYER = "LAWYER"
-    PARTY = "PARTY"
-    CONTRIBUTOR = "CONTRIBUTOR"
-
-
-class CredentialKind(StrEnum):
-    AGENT_CARD = "AGENT_CARD"
-    EXPERT_CARD = "EXPERT_CARD"
-    RPVA_KEY = "RPVA_KEY"
-    TEMPORARY_CARD = "TEMPORARY_CARD"
-
-
-class CardModel(StrEnum):
-    OLD = "OLD"
-    NEW = "NEW"
-
-
-class CredentialState(StrEnum):
-    REQUESTED = "REQUESTED"
-    RECEIVED = "RECEIVED"
-    ACTIVE = "ACTIVE"
-    SUSPENDED = "SUSPENDED"
-    LOST = "LOST"
-    DAMAGED = "DAMAGED"
-    RETURNED = "RETURNED"
-    REVOKED = "REVOKED"
-    CANCELLED = "CANCELLED"
-
-
-class OperatorRole(StrEnum):
-    READER = "READER"
-    MANAGER = "MANAGER"
-    ISSUER = "ISSUER"
-    ADMIN = "ADMIN"
-
-
-class CertificateRole(StrEnum):
-    AUTHENTICATION = "AUTHENTICATION"
-    SIGNATURE = "SIGNATURE"
 
 
 class EnumName(sa.types.TypeDecorator[StrEnum]):
@@ -156,7 +110,22 @@ class Credential(SQLModel, table=True):
     """A physical card or key (*support*), nominative: one holder only."""
 
     __tablename__ = "credential"
-    __table_args__ = (sa.UniqueConstraint("serial", "kind"),)
+    __table_args__ = (
+        sa.UniqueConstraint("serial", "kind"),
+        # Covers the listing: a range of expiries is read in order from the index alone,
+        # without visiting the table (id is in every SQLite index; named for PostgreSQL).
+        sa.Index(
+            "ix_credential_expiry",
+            "expires_on",
+            "id",
+            "holder_id",
+            "kind",
+            "state",
+            "model",
+            "serial",
+            "handed_over_on",
+        ),
+    )
     # Every ORM update checks and bumps the version: a concurrent change is refused.
     __mapper_args__ = {"version_id_col": _credential_version}
 
@@ -172,8 +141,9 @@ class Credential(SQLModel, table=True):
     received_on: dt.date | None = None
     handed_over_on: dt.date | None = None
     # Effective expiry: the earliest not-after of the certificates, or the date recorded at
-    # import while no certificate has been read. Indexed: listings filter on it.
-    expires_on: dt.date | None = Field(default=None, index=True)
+    # import while no certificate has been read. Listings filter and sort on it: see the
+    # covering index ``ix_credential_expiry`` below.
+    expires_on: dt.date | None = None
     version: int | None = Field(default=None, sa_column=_credential_version)
     created_at: dt.datetime
     updated_at: dt.datetime

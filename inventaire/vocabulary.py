@@ -6,13 +6,14 @@ JSON output), so they belong to the domain; display sentences live in ``cartes``
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import re
 import unicodedata
 from enum import StrEnum
 from typing import TypeVar
 
-from inventaire.errors import InvalidValue
-from inventaire.models import (
+from inventaire.enums import (
     CardModel,
     CredentialKind,
     CredentialState,
@@ -20,6 +21,7 @@ from inventaire.models import (
     OperatorRole,
     OrganisationType,
 )
+from inventaire.errors import InvalidValue
 
 KIND_TOKENS: dict[str, CredentialKind] = {
     "carte_agent": CredentialKind.AGENT_CARD,
@@ -106,3 +108,18 @@ def token_of(value: StrEnum, tokens: dict[str, E]) -> str:
         if member == value:
             return token
     raise KeyError(value)
+
+
+_FR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def parse_date(text: str) -> dt.date:
+    """A date written ``JJ/MM/AAAA`` or ISO ``AAAA-MM-JJ``; ``ValueError`` otherwise."""
+    text = text.strip()
+    match = _FR_DATE.match(text)
+    if match:
+        day, month, year = (int(part) for part in match.groups())
+        return dt.date(year, month, day)
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        return dt.date.fromisoformat(text)
+    raise ValueError(text)

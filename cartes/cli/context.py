@@ -6,13 +6,13 @@ import datetime as dt
 import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, TextIO
 
 from cartes.settings import Settings
-from inventaire import db
 from inventaire.clock import Clock, paris_today
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only by the commands that use it
+    from sqlalchemy.engine import Engine
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Context:
 
     @property
     def engine(self) -> Engine:
+        from inventaire import db
+
         if self._engine is None:
             self._engine = db.make_engine(
                 self.settings.database_url, busy_timeout_s=self.settings.busy_timeout_s
@@ -35,6 +37,8 @@ class Context:
 
     def ready_engine(self) -> Engine:
         """The engine of a database that ``cartes init`` has brought up to date."""
+        from inventaire import db
+
         db.require_current_schema(self.engine)
         return self.engine
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -15,15 +14,11 @@ from cartes.cli.context import Context
 from inventaire import db, importing, lifecycle, operators, organisations
 from inventaire.errors import ImportRejected
 from inventaire.importing import ImportReport
-from inventaire.listing import CredentialFilter, CredentialLine, list_credentials, summarize
 from inventaire.models import Credential, CredentialKind, CredentialState, OperatorRole
+from inventaire.summary import summarize
 from inventaire.vocabulary import (
-    KIND_TOKENS,
-    MODEL_TOKENS,
-    ROLE_TOKENS,
     STATE_TOKENS,
     parse_token,
-    token_of,
 )
 
 MAX_ERRORS_SHOWN = 50
@@ -233,123 +228,6 @@ def _print_import_report(ctx: Context, path: Path, report: ImportReport) -> None
     ):
         if number:
             out.write(f"  {label} : {number}\n")
-
-
-LIST_HEADERS = (
-    "id",
-    "type",
-    "etat",
-    "titulaire",
-    "email",
-    "organisation",
-    "numero_serie",
-    "date_expiration",
-    "jours_restants",
-)
-CSV_HEADERS = (
-    "id",
-    "nom",
-    "prenom",
-    "email",
-    "role",
-    "organisation",
-    "type",
-    "modele",
-    "numero_serie",
-    "etat",
-    "date_remise",
-    "date_expiration",
-    "jours_restants",
-)
-
-
-def cmd_liste(ctx: Context, args: argparse.Namespace) -> int:
-    """List credentials with filters, as a table, CSV or JSON."""
-    engine = ctx.ready_engine()
-    today = ctx.today()
-    with db.read_session(engine) as session:
-        organisation_id = None
-        if args.organisation:
-            organisation_id = organisations.find(session, args.organisation).id
-        filters = CredentialFilter(
-            kinds=tuple(parse_token("type", t, KIND_TOKENS) for t in args.type or ()),
-            states=tuple(parse_token("etat", s, STATE_TOKENS) for s in args.etat or ()),
-            organisation_id=organisation_id,
-            text=args.recherche,
-            expires_within=args.expire_dans,
-            expires_before=args.expire_avant,
-        )
-        lines = list_credentials(session, filters, today=today, limit=args.limite)
-        if args.format == "json":
-            count = output.json_array(ctx.out, (_json_line(line, today) for line in lines))
-        elif args.format == "csv":
-            count = output.csv_rows(
-                ctx.out, CSV_HEADERS, (_csv_line(line, today) for line in lines)
-            )
-        else:
-            count = output.table(
-                ctx.out, _TABLE_HEADERS, (_table_line(line, today) for line in lines)
-            )
-            ctx.out.write(f"{count} support{'s' if count > 1 else ''}.\n")
-    return 0
-
-
-_TABLE_HEADERS = (
-    "id",
-    "type",
-    "état",
-    "titulaire",
-    "organisation",
-    "n° de série",
-    "expiration",
-    "jours",
-)
-
-
-def _json_line(line: CredentialLine, today: dt.date) -> dict[str, Any]:
-    return {
-        "id": line.id,
-        "type": token_of(line.kind, KIND_TOKENS),
-        "modele": token_of(line.model, MODEL_TOKENS) if line.model else None,
-        "etat": token_of(line.state, STATE_TOKENS),
-        "titulaire": f"{line.first_name} {line.last_name}",
-        "email": line.email,
-        "organisation": line.organisation,
-        "numero_serie": line.serial,
-        "date_expiration": line.expires_on.isoformat() if line.expires_on else None,
-        "jours_restants": line.days_left(today),
-    }
-
-
-def _csv_line(line: CredentialLine, today: dt.date) -> list[Any]:
-    return [
-        line.id,
-        line.last_name,
-        line.first_name,
-        line.email,
-        token_of(line.holder_role, ROLE_TOKENS),
-        line.organisation,
-        token_of(line.kind, KIND_TOKENS),
-        token_of(line.model, MODEL_TOKENS) if line.model else "",
-        line.serial,
-        token_of(line.state, STATE_TOKENS),
-        line.handed_over_on.isoformat() if line.handed_over_on else "",
-        line.expires_on.isoformat() if line.expires_on else "",
-        line.days_left(today),
-    ]
-
-
-def _table_line(line: CredentialLine, today: dt.date) -> list[Any]:
-    return [
-        line.id,
-        messages.KIND_LABELS[line.kind],
-        messages.STATE_LABELS[line.state],
-        f"{line.first_name} {line.last_name}",
-        line.organisation,
-        line.serial or "—",
-        f"{line.expires_on:%d/%m/%Y}" if line.expires_on else "—",
-        line.days_left(today),
-    ]
 
 
 def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:

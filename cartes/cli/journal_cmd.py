@@ -9,16 +9,9 @@ import json
 from cartes import messages
 from cartes.cli import output
 from cartes.cli.context import Context
+from cartes.cli.main import ENTITY_TOKENS
 from inventaire import db, journal
 from inventaire.clock import PARIS
-
-ENTITY_TOKENS = {
-    "support": "credential",
-    "titulaire": "holder",
-    "operateur": "operator",
-    "organisation": "organisation",
-    "import": "import",
-}
 
 
 def _paris_midnight(day: dt.date) -> dt.datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,15 +18,23 @@ from pathlib import Path
 from typing import TextIO
 
 from cartes import messages
-from cartes.cli import admin, inventory, journal_cmd
 from cartes.cli.context import Context, os_login
 from cartes.cli.french_argparse import Parser
 from cartes.settings import SettingsError, load
 from inventaire.clock import Clock, SystemClock
 from inventaire.errors import InventaireError
-from inventaire.importing import parse_date
+from inventaire.vocabulary import parse_date
 
 Command = Callable[[Context, argparse.Namespace], int]
+
+# Journal entry types as the user names them.
+ENTITY_TOKENS = {
+    "support": "credential",
+    "titulaire": "holder",
+    "operateur": "operator",
+    "organisation": "organisation",
+    "import": "import",
+}
 
 EPILOG = """exemples :
   cartes init
@@ -75,24 +84,24 @@ def build_parser() -> Parser:
         metavar="IDENTIFIANT",
         help="opérateur qui agit (par défaut : l'utilisateur du système)",
     )
-    parser.set_defaults(command=inventory.cmd_summary)
+    parser.set_defaults(command="inventory:cmd_summary")
     commands = parser.add_subparsers(title="commandes", metavar="COMMANDE")
 
-    def add(name: str, command: Command, help: str) -> Parser:
+    def add(name: str, command: str, help: str) -> Parser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(command=command)
         return sub  # type: ignore[return-value]
 
     add(
         "init",
-        inventory.cmd_init,
+        "inventory:cmd_init",
         "crée ou met à jour la base, les organisations du ressort et le premier administrateur",
     )
-    add("config", admin.cmd_config, "affiche la configuration effective (secrets masqués)")
+    add("config", "admin:cmd_config", "affiche la configuration effective (secrets masqués)")
 
     sub = add(
         "importer",
-        inventory.cmd_importer,
+        "inventory:cmd_importer",
         "importe titulaires et supports depuis un fichier CSV ou XLSX",
     )
     sub.add_argument("fichier", metavar="FICHIER")
@@ -105,7 +114,7 @@ def build_parser() -> Parser:
         "--feuille", metavar="NOM", help="feuille du classeur XLSX (sinon la première)"
     )
 
-    sub = add("liste", inventory.cmd_liste, "liste les supports, avec filtres")
+    sub = add("liste", "listing_cmd:cmd_liste", "liste les supports, avec filtres")
     sub.add_argument(
         "--type",
         action="append",
@@ -141,7 +150,7 @@ def build_parser() -> Parser:
     sub.add_argument("--limite", type=_positive, metavar="N", help="N lignes au plus")
 
     sub = add(
-        "transition", inventory.cmd_transition, "change l'état d'un support (motif obligatoire)"
+        "transition", "inventory:cmd_transition", "change l'état d'un support (motif obligatoire)"
     )
     sub.add_argument("id", type=int, metavar="ID", help="numéro du support")
     sub.add_argument("etat", metavar="ETAT", help="nouvel état (recue, active, suspendue…)")
@@ -150,10 +159,10 @@ def build_parser() -> Parser:
         "--version", type=int, metavar="N", help="refuse si le support n'est plus à cette version"
     )
 
-    sub = add("journal", journal_cmd.cmd_journal, "affiche le journal des modifications")
+    sub = add("journal", "journal_cmd:cmd_journal", "affiche le journal des modifications")
     sub.add_argument("--support", type=int, metavar="ID")
     sub.add_argument("--titulaire", type=int, metavar="ID")
-    sub.add_argument("--objet", choices=sorted(journal_cmd.ENTITY_TOKENS))
+    sub.add_argument("--objet", choices=sorted(ENTITY_TOKENS))
     sub.add_argument("--par", metavar="IDENTIFIANT", help="opérateur")
     sub.add_argument("--action", metavar="ACTION", help="par exemple support.transition")
     sub.add_argument("--depuis", type=_date, metavar="DATE")
@@ -172,12 +181,12 @@ def build_parser() -> Parser:
         help="vérifie le chaînage du journal (code 1 si altéré)",
         description="vérifie le chaînage du journal (code 1 si altéré)",
     )
-    verify.set_defaults(command=journal_cmd.cmd_journal_verifier)
+    verify.set_defaults(command="journal_cmd:cmd_journal_verifier")
 
-    sub = add("operateur", _missing_subcommand, "opérateurs (personnels du SAR)")
+    sub = add("operateur", "main:missing_subcommand", "opérateurs (personnels du SAR)")
     operator_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
     sub = operator_sub.add_parser("ajouter", help="ajoute un opérateur")
-    sub.set_defaults(command=admin.cmd_operateur_ajouter)
+    sub.set_defaults(command="admin:cmd_operateur_ajouter")
     sub.add_argument("login", metavar="IDENTIFIANT")
     sub.add_argument(
         "--role",
@@ -187,12 +196,12 @@ def build_parser() -> Parser:
         help="lecteur, gestionnaire, habilite, admin (répétable)",
     )
     sub = operator_sub.add_parser("liste", help="liste les opérateurs")
-    sub.set_defaults(command=admin.cmd_operateur_liste)
+    sub.set_defaults(command="admin:cmd_operateur_liste")
 
-    sub = add("organisation", _missing_subcommand, "juridictions, barreaux, services")
+    sub = add("organisation", "main:missing_subcommand", "juridictions, barreaux, services")
     organisation_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
     sub = organisation_sub.add_parser("ajouter", help="ajoute une organisation")
-    sub.set_defaults(command=admin.cmd_organisation_ajouter)
+    sub.set_defaults(command="admin:cmd_organisation_ajouter")
     sub.add_argument("nom", metavar="NOM", help="nom court, par exemple « TJ Cholet »")
     sub.add_argument(
         "--type",
@@ -203,11 +212,11 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--nom-complet", metavar="NOM")
     sub = organisation_sub.add_parser("liste", help="liste les organisations")
-    sub.set_defaults(command=admin.cmd_organisation_liste)
+    sub.set_defaults(command="admin:cmd_organisation_liste")
 
     sub = add(
         "demo",
-        inventory.cmd_demo,
+        "inventory:cmd_demo",
         "remplit la base configurée avec un ressort fictif (données de démonstration)",
     )
     sub.add_argument("--titulaires", type=_positive, default=3000, metavar="N")
@@ -215,9 +224,19 @@ def build_parser() -> Parser:
     return parser
 
 
-def _missing_subcommand(ctx: Context, _args: argparse.Namespace) -> int:
+def missing_subcommand(ctx: Context, _args: argparse.Namespace) -> int:
     ctx.err.write("Précisez une commande : ajouter ou liste (voir --help).\n")
     return 2
+
+
+def resolve(command: str) -> Command:
+    """The function of a command named ``module:function`` (modules of ``cartes.cli``).
+
+    Commands are imported only when run: the database layers are slow to import, and
+    some commands (the listing) do without them.
+    """
+    module, function = command.split(":")
+    return getattr(importlib.import_module(f"cartes.cli.{module}"), function)  # type: ignore[no-any-return]
 
 
 def main(
@@ -251,7 +270,7 @@ def main(
         err=err,
     )
     try:
-        return args.command(ctx, args)
+        return resolve(args.command)(ctx, args)
     except InventaireError as exc:
         err.write(messages.error_text(exc) + "\n")
         return 1

@@ -140,7 +140,20 @@ def upgrade() -> None:
         sa.UniqueConstraint("serial", "kind", name=op.f("uq_credential_serial_kind")),
     )
     with op.batch_alter_table("credential", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_credential_expires_on"), ["expires_on"], unique=False)
+        batch_op.create_index(
+            "ix_credential_expiry",
+            [
+                "expires_on",
+                "id",
+                "holder_id",
+                "kind",
+                "state",
+                "model",
+                "serial",
+                "handed_over_on",
+            ],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_credential_holder_id"), ["holder_id"], unique=False)
 
     op.create_table(
@@ -193,7 +206,7 @@ def downgrade() -> None:
     op.drop_table("certificate")
     with op.batch_alter_table("credential", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_credential_holder_id"))
-        batch_op.drop_index(batch_op.f("ix_credential_expires_on"))
+        batch_op.drop_index("ix_credential_expiry")
 
     op.drop_table("credential")
     with op.batch_alter_table("holder", schema=None) as batch_op:

@@ -1,0 +1,109 @@
+"""Read-only access through the bare DB-API drivers (sqlite3, psycopg).
+
+The listing is the command people run most and on the largest tables; importing
+SQLAlchemy alone takes longer than the listing itself. Queries here are plain SQL with
+``:name`` parameters, valid on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from inventaire import migrations
+from inventaire.errors import DatabaseLocked, DatabaseUnavailable, SchemaOutdated
+
+_NAMED = re.compile(r":([a-z_][a-z0-9_]*)")
+
+
+class ReadConnection:
+    """A read-only connection that runs ``:name``-parameter SQL on either database."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self._connection = connection
+        self.dialect = dialect
+
+    def rows(
+        self, sql: str, params: Mapping[str, Any], *, batch: int = 5000
+    ) -> Iterator[Sequence[Any]]:
+        """The rows of ``sql``, fetched in batches."""
+        if self.dialect == "postgresql":
+            sql = _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+        try:
+            cursor = self._connection.cursor()
+            cursor.execute(sql, params)
+            while True:
+                chunk = cursor.fetchmany(batch)
+                if not chunk:
+                    return
+                yield from chunk
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> ReadConnection:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def connect(url: str, *, busy_timeout_s: float = 5.0) -> ReadConnection:
+    """A read-only connection to the database of ``url`` (as in the settings), checked to
+    be at the schema this code knows."""
+    if url.startswith("sqlite"):
+        connection = ReadConnection(_sqlite(url, busy_timeout_s), "sqlite")
+    elif url.startswith(("postgresql", "postgres")):
+        connection = ReadConnection(_postgresql(url, busy_timeout_s), "postgresql")
+    else:
+        raise DatabaseUnavailable(detail=f"type de base non pris en charge : {url.split(':')[0]}")
+    try:
+        revision = next(iter(connection.rows("SELECT version_num FROM alembic_version", {})))[0]
+    except (SchemaOutdated, StopIteration):
+        revision = None
+    if revision != migrations.HEAD:
+        connection.close()
+        raise SchemaOutdated(current=revision)
+    return connection
+
+
+def _sqlite(url: str, busy_timeout_s: float) -> sqlite3.Connection:
+    path = Path(url.split("///", 1)[1].split("?", 1)[0]) if "///" in url else None
+    if path is None or not path.exists():
+        raise SchemaOutdated(current=None)
+    uri = f"file:{urllib.request.pathname2url(str(path.resolve()))}?mode=ro"
+    try:
+        return sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailable(detail=str(exc)) from exc
+
+
+def _postgresql(url: str, busy_timeout_s: float) -> Any:
+    import psycopg
+
+    conninfo = "postgresql://" + url.split("://", 1)[1]
+    try:
+        connection = psycopg.connect(
+            conninfo, connect_timeout=10, options=f"-c lock_timeout={int(busy_timeout_s * 1000)}"
+        )
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(detail=str(exc).strip().splitlines()[0]) from exc
+    connection.read_only = True
+    return connection
+
+
+def _translate(exc: Exception) -> Exception:
+    text = str(exc).lower()
+    if "no such table" in text or getattr(exc, "sqlstate", None) == "42P01":
+        return SchemaOutdated(current=None)
+    if "locked" in text or getattr(exc, "sqlstate", None) == "55P03":
+        return DatabaseLocked()
+    if isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg"):
+        return DatabaseUnavailable(detail=str(exc).strip().splitlines()[0])
+    return exc

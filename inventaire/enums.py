@@ -1,0 +1,61 @@
+"""The domain's enumerations, stored by name (standard library only: cheap to import)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrganisationType(StrEnum):
+    COURT_OF_APPEAL = "COURT_OF_APPEAL"
+    JUDICIAL_COURT = "JUDICIAL_COURT"
+    BAR = "BAR"
+    EXPERTS = "EXPERTS"
+    IT_SERVICE = "IT_SERVICE"
+    OTHER = "OTHER"
+
+
+class HolderRole(StrEnum):
+    MAGISTRATE = "MAGISTRATE"
+    CLERK = "CLERK"
+    CLERK_DIRECTOR = "CLERK_DIRECTOR"
+    AGENT = "AGENT"
+    EXPERT = "EXPERT"
+    LAWYER = "LAWYER"
+    PARTY = "PARTY"
+    CONTRIBUTOR = "CONTRIBUTOR"
+
+
+class CredentialKind(StrEnum):
+    AGENT_CARD = "AGENT_CARD"
+    EXPERT_CARD = "EXPERT_CARD"
+    RPVA_KEY = "RPVA_KEY"
+    TEMPORARY_CARD = "TEMPORARY_CARD"
+
+
+class CardModel(StrEnum):
+    OLD = "OLD"
+    NEW = "NEW"
+
+
+class CredentialState(StrEnum):
+    REQUESTED = "REQUESTED"
+    RECEIVED = "RECEIVED"
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    LOST = "LOST"
+    DAMAGED = "DAMAGED"
+    RETURNED = "RETURNED"
+    REVOKED = "REVOKED"
+    CANCELLED = "CANCELLED"
+
+
+class OperatorRole(StrEnum):
+    READER = "READER"
+    MANAGER = "MANAGER"
+    ISSUER = "ISSUER"
+    ADMIN = "ADMIN"
+
+
+class CertificateRole(StrEnum):
+    AUTHENTICATION = "AUTHENTICATION"
+    SIGNATURE = "SIGNATURE"
