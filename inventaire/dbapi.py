@@ -17,7 +17,7 @@ from typing import Any
 from inventaire import migrations
 from inventaire.errors import DatabaseLocked, DatabaseUnavailable, SchemaOutdated
 
-_NAMED = re.compile(r":([a-z_][a-z0-9_]*)")
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
 class ReadConnection:

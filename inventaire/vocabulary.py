@@ -102,12 +102,16 @@ def parse_token(field: str, value: str, tokens: dict[str, E]) -> E:
     raise InvalidValue("jeton_inconnu", champ=field, valeur=value, attendus=", ".join(tokens))
 
 
+_REVERSED: dict[int, dict[StrEnum, str]] = {}
+
+
 def token_of(value: StrEnum, tokens: dict[str, E]) -> str:
     """The French token of a domain value (inverse of ``parse_token``)."""
-    for token, member in tokens.items():
-        if member == value:
-            return token
-    raise KeyError(value)
+    # The token tables are module constants: their reverse is built once, by identity.
+    reverse = _REVERSED.get(id(tokens))
+    if reverse is None:
+        reverse = _REVERSED[id(tokens)] = {member: token for token, member in tokens.items()}
+    return reverse[value]
 
 
 _FR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")

@@ -20,6 +20,7 @@ from inventaire.listing import (
     CredentialLine,
     find_organisation_id,
     list_credentials,
+    list_json,
 )
 from inventaire.vocabulary import (
     KIND_TOKENS,
@@ -30,17 +31,6 @@ from inventaire.vocabulary import (
     token_of,
 )
 
-LIST_HEADERS = (
-    "id",
-    "type",
-    "etat",
-    "titulaire",
-    "email",
-    "organisation",
-    "numero_serie",
-    "date_expiration",
-    "jours_restants",
-)
 CSV_HEADERS = (
     "id",
     "nom",
@@ -76,17 +66,18 @@ def cmd_liste(ctx: Context, args: argparse.Namespace) -> int:
             expires_within=args.expire_dans,
             expires_before=args.expire_avant,
         )
-        lines = list_credentials(connection, filters, today=today, limit=args.limite)
         if args.format == "json":
-            count = output.json_array(ctx.out, (_json_line(line, today) for line in lines))
-        elif args.format == "csv":
-            count = output.csv_rows(
-                ctx.out, CSV_HEADERS, (_csv_line(line, today) for line in lines)
+            # The database encodes the objects itself (see ``list_json``).
+            output.json_texts(
+                ctx.out, list_json(connection, filters, today=today, limit=args.limite)
             )
+            return 0
+        lines = list_credentials(connection, filters, today=today, limit=args.limite)
+        if args.format == "csv":
+            output.csv_rows(ctx.out, CSV_HEADERS, (_csv_line(line, today) for line in lines))
         else:
-            count = output.table(
-                ctx.out, _TABLE_HEADERS, (_table_line(line, today) for line in lines)
-            )
+            shown = (_table_line(line, today) for line in lines)
+            count = output.table(ctx.out, _TABLE_HEADERS, shown)
             ctx.out.write(f"{count} support{'s' if count > 1 else ''}.\n")
     return 0
 
@@ -101,21 +92,6 @@ _TABLE_HEADERS = (
     "expiration",
     "jours",
 )
-
-
-def _json_line(line: CredentialLine, today: dt.date) -> dict[str, Any]:
-    return {
-        "id": line.id,
-        "type": token_of(line.kind, KIND_TOKENS),
-        "modele": token_of(line.model, MODEL_TOKENS) if line.model else None,
-        "etat": token_of(line.state, STATE_TOKENS),
-        "titulaire": f"{line.first_name} {line.last_name}",
-        "email": line.email,
-        "organisation": line.organisation,
-        "numero_serie": line.serial,
-        "date_expiration": line.expires_on.isoformat() if line.expires_on else None,
-        "jours_restants": line.days_left(today),
-    }
 
 
 def _csv_line(line: CredentialLine, today: dt.date) -> list[Any]:

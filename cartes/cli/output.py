@@ -33,13 +33,28 @@ def csv_rows(out: TextIO, headers: Sequence[str], rows: Iterable[Sequence[Any]])
     return count
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def json_array(out: TextIO, objects: Iterable[dict[str, Any]]) -> int:
-    """A JSON array written as it is produced (one object per line); returns its length."""
+    """A JSON array written as it is produced, one object per line; returns its length."""
+    encode = _ENCODER.encode
+    return json_texts(out, (encode(obj) for obj in objects))
+
+
+def json_texts(out: TextIO, texts: Iterable[str], *, chunk: int = 2000) -> int:
+    """A JSON array of objects already encoded (one per line), in chunks; returns its
+    length."""
     count = 0
-    out.write("[")
-    for obj in objects:
-        out.write(",\n" if count else "\n")
-        out.write(json.dumps(obj, ensure_ascii=False))
-        count += 1
-    out.write("\n]\n" if count else "]\n")
+    pending: list[str] = []
+    for text in texts:
+        pending.append(text)
+        if len(pending) == chunk:
+            out.write(("[\n" if not count else ",\n") + ",\n".join(pending))
+            count += len(pending)
+            pending = []
+    if pending:
+        out.write(("[\n" if not count else ",\n") + ",\n".join(pending))
+        count += len(pending)
+    out.write("\n]\n" if count else "[]\n")
     return count
