@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from inventaire import journal
 from inventaire.clock import paris_today
@@ -41,7 +41,7 @@ def create_holder(
     email = email.strip().lower()
     if "@" not in email:
         raise InvalidValue("email_invalide", valeur=email)
-    if session.execute(sa.select(Holder.id).where(Holder.email == email)).first():
+    if session.execute(sa.select(col(Holder.id)).where(col(Holder.email) == email)).first():
         raise Conflict("titulaire_existe", email=email)
     holder = Holder(
         last_name=last_name,
@@ -88,7 +88,7 @@ def create_credential(
     credential = Credential(
         kind=kind,
         model=model,
-        serial=serial,
+        serial=serial.strip().upper() if serial else None,
         holder_id=holder_id,
         state=state,
         emergency=False,

@@ -7,9 +7,10 @@ default nothing is written when any row is bad (the caller's transaction is roll
 Natural keys, which make a second import of the same file change nothing:
 
 - a holder is its e-mail address (case-insensitive);
-- a credential is its (``type``, ``numero_serie``); a ``demandee`` row without serial number
-  (a card ordered but not made yet) is the holder's pending request of that type, and a later
-  row with the serial for the same holder and type completes that request.
+- a credential is its (``type``, ``numero_serie``), the serial number in capitals; a
+  ``demandee`` row without serial number (a card ordered but not made yet) is the holder's
+  pending request of that type, and a later row with the serial for the same holder and
+  type completes that request.
 
 A row that changes the state of a known credential goes through the lifecycle like any
 transition: a move the lifecycle forbids is a bad row.
@@ -106,7 +107,8 @@ class ImportRow:
     state: CredentialState
     handed_over_on: dt.date | None
     expires_on: dt.date | None
-    key: tuple[Any, ...]  # the natural key of the credential (``credential_key``)
+    # The natural key of the credential: ("serial", kind, SERIAL) or ("request", email, kind).
+    key: tuple[Any, ...]
 
     @property
     def holder_fields(self) -> tuple[str, str, HolderRole, int]:
@@ -249,7 +251,8 @@ class RowChecker:
         kind = token("type", KIND_TOKENS)
         model = token("modele", MODEL_TOKENS)
         state = token("etat", STATE_TOKENS, default="active")
-        serial = raw["numero_serie"] or None
+        # Serial numbers are compared and stored in capitals: "jus0001" is card JUS0001.
+        serial = raw["numero_serie"].upper() or None
         handed_over_on = date("date_remise")
         expires_on = date("date_expiration")
 
@@ -282,7 +285,7 @@ class RowChecker:
             state=state,
             handed_over_on=handed_over_on,
             expires_on=expires_on,
-            key=("serial", kind, fold(serial)) if serial else ("request", email, kind),
+            key=("serial", kind, serial) if serial else ("request", email, kind),
         )
         return self._cross_check(row)
 
@@ -454,7 +457,7 @@ class Importer:
             query = sa.select(_credentials).where(_credentials.c.serial.in_(serials))
             for found in self.session.execute(query):
                 # The natural key, as ``RowChecker`` builds it.
-                by_serial[("serial", found.kind, fold(found.serial))] = dict(found._mapping)
+                by_serial[("serial", found.kind, found.serial)] = dict(found._mapping)
         holder_ids = sorted({holder["id"] for holder in holders.values()})
         requests: dict[tuple[int, Any], dict[str, Any]] = {}
         if holder_ids:
@@ -542,14 +545,14 @@ class Importer:
                 )
             self.report.holders_created += len(new)
         for row, holder in changed.values():
-            values = self._holder_values(row)
+            update = self._holder_values(row)
             self.session.execute(
-                _holders.update().where(_holders.c.id == holder["id"]).values(**values)
+                _holders.update().where(_holders.c.id == holder["id"]).values(**update)
             )
             personal = [
                 name
                 for name, column in (("nom", "last_name"), ("prenom", "first_name"))
-                if holder[column] != values[column]
+                if holder[column] != update[column]
             ]
             self.journal.record(
                 "titulaire.modification",
@@ -557,7 +560,7 @@ class Importer:
                 holder["id"],
                 reason=f"import de {self.source}",
                 before=holder_snapshot(holder),
-                after=holder_snapshot({**holder, **values})
+                after=holder_snapshot({**holder, **update})
                 | {"champs_personnels_modifies": personal},
             )
             self.report.holders_updated += 1

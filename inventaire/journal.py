@@ -270,24 +270,22 @@ def entries(
     session: Session, filters: JournalFilter, *, limit: int | None = 100, newest_first: bool = True
 ) -> list[JournalEntry]:
     """Journal entries matching ``filters``."""
-    query = sa.select(JournalEntry)
-    conditions = []
+    columns = _entries.c
+    conditions: list[sa.ColumnElement[bool]] = []
     if filters.entity_type is not None:
-        conditions.append(JournalEntry.entity_type == filters.entity_type)
+        conditions.append(columns.entity_type == filters.entity_type)
     if filters.entity_id is not None:
-        conditions.append(JournalEntry.entity_id == filters.entity_id)
+        conditions.append(columns.entity_id == filters.entity_id)
     if filters.operator is not None:
-        conditions.append(JournalEntry.operator == filters.operator)
+        conditions.append(columns.operator == filters.operator)
     if filters.action is not None:
-        conditions.append(JournalEntry.action == filters.action)
+        conditions.append(columns.action == filters.action)
     if filters.since is not None:
-        conditions.append(JournalEntry.recorded_at >= filters.since)
+        conditions.append(columns.recorded_at >= filters.since)
     if filters.until is not None:
-        conditions.append(JournalEntry.recorded_at < filters.until)
-    if conditions:
-        query = query.where(*conditions)
-    order = JournalEntry.seq.desc() if newest_first else JournalEntry.seq.asc()  # type: ignore[attr-defined]
-    query = query.order_by(order)
+        conditions.append(columns.recorded_at < filters.until)
+    query = sa.select(JournalEntry).where(*conditions)
+    query = query.order_by(columns.seq.desc() if newest_first else columns.seq.asc())
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(query).scalars())

@@ -44,10 +44,10 @@ class EnumName(sa.types.TypeDecorator[StrEnum]):
         self.enum = enum
 
     def process_bind_param(self, value: object, dialect: sa.Dialect) -> str | None:
-        return None if value is None else self.enum(value).value
+        return None if value is None else self.enum(str(value)).value
 
     def process_result_value(self, value: object, dialect: sa.Dialect) -> StrEnum | None:
-        return None if value is None else self.enum(value)
+        return None if value is None else self.enum(str(value))
 
 
 def _enum(enum: type[StrEnum], **kwargs: object) -> sa.Column:  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from inventaire import journal
 from inventaire.errors import Conflict, InvalidValue, PermissionDenied, UnknownOperator
@@ -40,7 +40,8 @@ def check_role(operator: Operator, role: OperatorRole) -> None:
 
 def find(session: Session, login: str) -> Operator | None:
     """The operator with this login, if any."""
-    return session.execute(sa.select(Operator).where(Operator.login == login)).scalar_one_or_none()
+    query = sa.select(Operator).where(col(Operator.login) == login)
+    return session.execute(query).scalar_one_or_none()
 
 
 def require(session: Session, login: str, role: OperatorRole) -> Operator:
