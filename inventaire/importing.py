@@ -47,6 +47,7 @@ from inventaire.operators import check_role, effective_roles
 from inventaire.organisations import OrganisationIndex
 from inventaire.tabular import Table, open_table
 from inventaire.vocabulary import (
+    IMPORT_COLUMNS,
     KIND_TOKENS,
     MODEL_TOKENS,
     ROLE_TOKENS,
@@ -57,19 +58,7 @@ from inventaire.vocabulary import (
     token_key,
 )
 
-COLUMNS = (
-    "nom",
-    "prenom",
-    "email",
-    "role",
-    "organisation",
-    "type",
-    "modele",
-    "numero_serie",
-    "etat",
-    "date_remise",
-    "date_expiration",
-)
+COLUMNS = IMPORT_COLUMNS
 REQUIRED_COLUMNS = ("nom", "prenom", "email", "role", "organisation", "type")
 NEEDS_EXPIRY = frozenset({CredentialState.ACTIVE, CredentialState.SUSPENDED})
 BATCH = 5000

@@ -23,6 +23,21 @@ from inventaire.enums import (
 )
 from inventaire.errors import InvalidValue
 
+# The columns of the import file (and of the CSV listing), in their documented order.
+IMPORT_COLUMNS: tuple[str, ...] = (
+    "nom",
+    "prenom",
+    "email",
+    "role",
+    "organisation",
+    "type",
+    "modele",
+    "numero_serie",
+    "etat",
+    "date_remise",
+    "date_expiration",
+)
+
 KIND_TOKENS: dict[str, CredentialKind] = {
     "carte_agent": CredentialKind.AGENT_CARD,
     "carte_expert": CredentialKind.EXPERT_CARD,

@@ -293,3 +293,26 @@ def test_real_process_never_shows_a_traceback(database, tmp_path):
     result = run_cartes("init", database_url=impossible)
     assert result.code == 1 and "Traceback" not in result.err
     assert result.err.strip().startswith("Base de données inaccessible")
+
+
+def test_json_made_by_the_database_agrees_with_csv(cli):
+    """The JSON objects are built in SQL, the CSV rows in Python: same facts in both."""
+    assert cli("demo", "--titulaires", "150", "--graine", "9", operator="gestion").code == 0
+    objects = listed(cli)
+    result = cli("liste", "--format", "csv", operator="lecture")
+    rows = list(csv.DictReader(io.StringIO(result.out), delimiter=";"))
+    assert len(objects) == len(rows) > 150
+    for obj, row in zip(objects, rows, strict=True):
+        assert obj["id"] == int(row["id"])
+        assert (obj["type"], obj["etat"], obj["modele"] or "") == (
+            row["type"],
+            row["etat"],
+            row["modele"],
+        )
+        assert obj["titulaire"] == f"{row['prenom']} {row['nom']}"
+        assert (obj["email"], obj["organisation"]) == (row["email"], row["organisation"])
+        assert (obj["numero_serie"] or "") == row["numero_serie"]
+        assert (obj["date_expiration"] or "") == row["date_expiration"]
+        assert ("" if obj["jours_restants"] is None else str(obj["jours_restants"])) == row[
+            "jours_restants"
+        ]

@@ -19,6 +19,7 @@ from fixtures.synthetic import (
     main,
     write_csv,
 )
+from inventaire.organisations import ANGERS_DISTRICT
 
 TODAY = dt.date(2025, 6, 2)
 HOLDERS = 5_000
@@ -89,6 +90,7 @@ def test_public_constants() -> None:
         "date_expiration",
     )
     assert len(DISTRICT_ORGANISATIONS) == 11
+    assert set(DISTRICT_ORGANISATIONS) == {o.short_name for o in ANGERS_DISTRICT}
     assert set(DISTRICT_ORGANISATIONS) == {
         *COURTS,
         *BARS,

@@ -23,6 +23,7 @@ from inventaire.listing import (
     list_json,
 )
 from inventaire.vocabulary import (
+    IMPORT_COLUMNS,
     KIND_TOKENS,
     MODEL_TOKENS,
     ROLE_TOKENS,
@@ -31,21 +32,8 @@ from inventaire.vocabulary import (
     token_of,
 )
 
-CSV_HEADERS = (
-    "id",
-    "nom",
-    "prenom",
-    "email",
-    "role",
-    "organisation",
-    "type",
-    "modele",
-    "numero_serie",
-    "etat",
-    "date_remise",
-    "date_expiration",
-    "jours_restants",
-)
+# The import columns: an exported listing can be edited and imported back.
+CSV_HEADERS = ("id", *IMPORT_COLUMNS, "jours_restants")
 
 
 def cmd_liste(ctx: Context, args: argparse.Namespace) -> int:
