@@ -135,11 +135,12 @@ def _french(error: Any) -> str:
 def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings as plain data, secrets masked (and passwords in URLs)."""
     data = settings.model_dump(mode="json")
-    data["database_url"] = _mask_url(settings.database_url)
+    data["database_url"] = mask_url(settings.database_url)
     return data
 
 
-def _mask_url(url: str) -> str:
+def mask_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
     from sqlalchemy.engine import make_url
 
     try:

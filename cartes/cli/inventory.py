@@ -11,6 +11,7 @@ from typing import Any
 from cartes import messages
 from cartes.cli import output
 from cartes.cli.context import Context
+from cartes.settings import mask_url
 from inventaire import db, importing, lifecycle, operators, organisations
 from inventaire.errors import ImportRejected
 from inventaire.importing import ImportReport
@@ -27,6 +28,10 @@ MAX_ERRORS_SHOWN = 50
 def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     """Create or upgrade the schema, the district's organisations and the first ADMIN."""
     before = db.schema_revision(ctx.engine)
+    if before is not None:
+        # Upgrading a schema in use is an administrator's decision.
+        with db.read_session(ctx.engine) as session:
+            operators.require(session, ctx.operator_login, OperatorRole.ADMIN)
     db.migrate(ctx.engine)
     now = ctx.now()
     with db.write_session(ctx.engine) as session:
@@ -47,7 +52,7 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     after = db.schema_revision(ctx.engine)
     url = ctx.settings.database_url
     if before is None:
-        ctx.out.write(f"Base de données créée (schéma {after}) : {_safe_url(url)}\n")
+        ctx.out.write(f"Base de données créée (schéma {after}) : {mask_url(url)}\n")
     elif before != after:
         ctx.out.write(f"Base de données mise à jour du schéma {before} au schéma {after}.\n")
     else:
@@ -57,12 +62,6 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     if created:
         ctx.out.write(f"Organisations créées : {len(created)}\n")
     return 0
-
-
-def _safe_url(url: str) -> str:
-    from cartes.settings import _mask_url
-
-    return _mask_url(url)
 
 
 def cmd_summary(ctx: Context, _args: argparse.Namespace) -> int:
