@@ -177,3 +177,112 @@ def error_text(error: InventaireError) -> str:
 def row_error_text(code: str, params: Mapping[str, Any]) -> str:
     """The French reason of a bad import row."""
     return text(ROW_CODE_ALIASES.get(code, code), params)
+
+
+REVOCATION_REASONS = {
+    "unspecified": "non précisé",
+    "key_compromise": "compromission de la clé",
+    "ca_compromise": "compromission de l'autorité",
+    "affiliation_changed": "changement d'affiliation",
+    "superseded": "remplacé",
+    "cessation_of_operation": "cessation d'activité",
+    "certificate_hold": "suspendu",
+    "privilege_withdrawn": "privilège retiré",
+    "aa_compromise": "compromission de l'autorité d'attributs",
+    "remove_from_crl": "retiré de la liste",
+}
+
+CRL_PROBLEMS = {
+    "lcr_absente": "aucune liste de révocation disponible",
+    "lcr_perimee": "liste de révocation périmée (date de prochaine mise à jour dépassée)",
+    "lcr_signature_invalide": "liste de révocation signée par une autre clé que celle de l'émetteur",
+    "lcr_emetteur_non_habilite": "l'émetteur n'est pas habilité à signer des listes de révocation",
+    "lcr_non_conforme": "liste de révocation non conforme",
+    "ocsp_absent": "aucun répondeur OCSP indiqué",
+    "ocsp_injoignable": "répondeur OCSP injoignable",
+    "ocsp_reponse_illisible": "réponse OCSP illisible",
+    "ocsp_refus": "le répondeur OCSP a refusé de répondre",
+    "ocsp_signature_invalide": "réponse OCSP mal signée",
+    "ocsp_perime": "réponse OCSP périmée",
+    "ocsp_statut_inconnu": "le répondeur OCSP ne connaît pas ce certificat",
+    "ocsp_sans_reponse": "réponse OCSP sans statut pour ce certificat",
+}
+
+ROLE_LABELS = {"authentification": "d'authentification", "signature": "de signature"}
+
+PKI_MESSAGES: dict[str, str] = {
+    "expire": "certificat expiré depuis le {date_fr}.",
+    "pas_encore_valide": "certificat pas encore valide (à partir du {date_fr}).",
+    "revoque": "{objet_fr} révoqué le {date_fr} (motif : {motif_fr}).",
+    "emetteur_inconnu": "émetteur inconnu : {emetteur} n'est relié à aucune ancre de confiance.",
+    "chaine_invalide": "chaîne de certification invalide ({detail}).",
+    "signature_invalide": "signature du certificat invalide : il n'a pas été signé par {emetteur}.",
+    "usage_cle_incorrect": "usage de clé incorrect : {usage_fr}.",
+    "revocation_inconnue": "révocation inconnue pour {objet_fr} : {problemes_fr}.",
+    # Inputs that cannot be read
+    "fichier_vide": "fichier vide.",
+    "fichier_illisible": "fichier illisible ({detail}).",
+    "pem_invalide": "contenu PEM invalide.",
+    "format_inconnu": "aucun certificat reconnu (formats acceptés : PEM, DER, P7B, P12 sans mot de passe).",
+    "pkcs12_protege": "fichier PKCS#12 protégé par un mot de passe : exportez le certificat seul (.cer ou .pem).",
+    "extension_invalide": "certificat mal formé (extension illisible).",
+    "lcr_illisible": "liste de révocation illisible.",
+    "lcr_fichier_illisible": "liste de révocation {fichier} illisible ({detail}).",
+    "confiance_invalide": "ancres de confiance invalides.",
+    "certificat_illisible": "certificat illisible dans {fichier} ({motif_fr}).",
+}
+
+
+def _french_date(value: object) -> str:
+    import datetime as dt
+
+    try:
+        instant = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    from inventaire.clock import PARIS
+
+    return f"{instant.astimezone(PARIS):%d/%m/%Y à %H:%M}"
+
+
+def _problem_text(problem: str) -> str:
+    code, _, detail = problem.partition(":")
+    text = CRL_PROBLEMS.get(code, code)
+    return f"{text} ({detail.replace('_', ' ')})" if detail else text
+
+
+def pki_text(code: str, params: Mapping[str, Any] | None = None) -> str:
+    """The French sentence for a ``pki`` reason or error code."""
+    params = dict(params or {})
+    if "date" in params:
+        params["date_fr"] = _french_date(params["date"])
+    params["objet_fr"] = (
+        "l'autorité de certification" if params.get("objet") == "autorite" else "le certificat"
+    )
+    params["motif_fr"] = (
+        REVOCATION_REASONS.get(str(params.get("motif")), "non précisé")
+        if code == "revoque"
+        else PKI_MESSAGES.get(str(params.get("motif")), str(params.get("motif", ""))).rstrip(".")
+    )
+    params["problemes_fr"] = "; ".join(_problem_text(p) for p in params.get("problemes", [])) or (
+        "aucune source de révocation"
+    )
+    if code == "usage_cle_incorrect":
+        role = params.get("role")
+        params["usage_fr"] = (
+            f"un certificat {ROLE_LABELS.get(str(role), str(role))} demande l'usage "
+            + (
+                "signature numérique"
+                if params.get("requis") == "digital_signature"
+                else "non-répudiation"
+            )
+            if role
+            else "ni authentification ni signature"
+        )
+    template = PKI_MESSAGES.get(code)
+    if template is None:
+        return f"Erreur ({code})."
+    try:
+        return template.format_map(params)
+    except (KeyError, ValueError):
+        return template

@@ -44,6 +44,26 @@ class RenewalSettings(BaseModel):
     safety_margin_days: int = Field(default=15, ge=0)
 
 
+class TrustSettings(BaseModel):
+    """Trust anchors per kind of credential, shared intermediates, CRLs (DESIGN §6).
+
+    Each list names PEM/DER files or folders of them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_card: list[Path] = Field(default_factory=list)
+    expert_card: list[Path] = Field(default_factory=list)
+    rpva_key: list[Path] = Field(default_factory=list)
+    temporary_card: list[Path] = Field(default_factory=list)
+    intermediates: list[Path] = Field(default_factory=list)
+    crls: list[Path] = Field(default_factory=list)
+    crl_cache_dir: Path = Field(default_factory=lambda: locations.data_dir() / "lcr")
+    # Fetch CRLs from distribution points and ask OCSP responders (with the timeout).
+    network: bool = False
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CARTES_", env_nested_delimiter="__", extra="forbid"
@@ -55,6 +75,7 @@ class Settings(BaseSettings):
     busy_timeout_s: float = Field(default=5.0, gt=0, le=600)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     renewal: RenewalSettings = Field(default_factory=RenewalSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
 
     @classmethod
     def settings_customise_sources(

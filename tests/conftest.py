@@ -201,3 +201,6 @@ def run_cartes(
         check=False,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+from tests.pki_support import pki_server, test_pki  # noqa: E402, F401  (session fixtures)

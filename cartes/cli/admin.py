@@ -41,6 +41,8 @@ def _print_settings(ctx: Context, data: dict[str, object], prefix: str) -> None:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

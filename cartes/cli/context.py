@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from cartes.settings import Settings
+from cartes.settings import LoadedSettings, Settings, load
 from inventaire.clock import Clock, paris_today
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only by the commands that use it
@@ -17,13 +17,28 @@ if TYPE_CHECKING:  # SQLAlchemy is imported only by the commands that use it
 
 @dataclass
 class Context:
-    settings: Settings
-    settings_source: Path | None
+    config_file: Path | None  # --config, if given
     operator_login: str
     clock: Clock
     out: TextIO
     err: TextIO
+    _loaded: LoadedSettings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+
+    def _load(self) -> LoadedSettings:
+        # Read on first use: ``cartes valider --ancre …`` needs no settings at all.
+        if self._loaded is None:
+            self._loaded = load(self.config_file)
+        return self._loaded
+
+    @property
+    def settings(self) -> Settings:
+        """The settings (``SettingsError`` with a French message if they are bad)."""
+        return self._load().settings
+
+    @property
+    def settings_source(self) -> Path | None:
+        return self._load().source
 
     @property
     def engine(self) -> Engine:

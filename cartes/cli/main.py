@@ -20,7 +20,7 @@ from typing import TextIO
 from cartes import messages
 from cartes.cli.context import Context, os_login
 from cartes.cli.french_argparse import Parser
-from cartes.settings import SettingsError, load
+from cartes.settings import SettingsError
 from inventaire.clock import Clock, SystemClock
 from inventaire.errors import InventaireError
 from inventaire.vocabulary import parse_date
@@ -42,6 +42,7 @@ EPILOG = """exemples :
   cartes liste --type cle_rpva --expire-dans 60
   cartes transition 42 suspendue --motif "carte oubliée au domicile"
   cartes journal verifier
+  cartes valider carte.pem --ancre racine.pem --crl emettrice.crl
 """
 
 
@@ -62,6 +63,12 @@ def _positive(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"nombre positif attendu : « {text} »")
     return value
+
+
+def _instant(text: str) -> dt.datetime:
+    from cartes.cli.validate_cmd import parse_instant
+
+    return parse_instant(text)
 
 
 def build_parser() -> Parser:
@@ -221,6 +228,40 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--titulaires", type=_positive, default=3000, metavar="N")
     sub.add_argument("--graine", type=int, default=1, metavar="S")
+
+    sub = add(
+        "valider",
+        "validate_cmd:cmd_valider",
+        "valide les certificats de fichiers (PEM, DER, P7B, P12) : chaîne et révocation",
+    )
+    sub.add_argument("fichiers", nargs="+", metavar="FICHIER")
+    sub.add_argument(
+        "--ancre",
+        action="append",
+        metavar="PEM",
+        help="ancre de confiance (sinon celles de la configuration)",
+    )
+    sub.add_argument(
+        "--intermediaire",
+        action="append",
+        metavar="PEM",
+        help="certificat d'autorité intermédiaire",
+    )
+    sub.add_argument(
+        "--crl", action="append", metavar="FICHIER", help="liste de révocation (DER ou PEM)"
+    )
+    sub.add_argument(
+        "--date",
+        type=_instant,
+        metavar="ISO-8601",
+        help="date de validation (par défaut : maintenant ; heure de Paris si non précisée)",
+    )
+    sub.add_argument("--format", choices=("texte", "json", "jsonl"), default="texte")
+    sub.add_argument(
+        "--reseau",
+        action="store_true",
+        help="télécharge les LCR et interroge les répondeurs OCSP (avec délai maximal)",
+    )
     return parser
 
 
@@ -256,14 +297,8 @@ def main(
             args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    try:
-        loaded = load(args.config)
-    except SettingsError as exc:
-        err.write(exc.message + "\n")
-        return 1
     ctx = Context(
-        settings=loaded.settings,
-        settings_source=loaded.source,
+        config_file=args.config,
         operator_login=args.operateur or os_login(),
         clock=clock or SystemClock(),
         out=out,
@@ -271,6 +306,9 @@ def main(
     )
     try:
         return resolve(args.command)(ctx, args)
+    except SettingsError as exc:
+        err.write(exc.message + "\n")
+        return 1
     except InventaireError as exc:
         err.write(messages.error_text(exc) + "\n")
         return 1

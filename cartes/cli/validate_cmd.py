@@ -1,0 +1,202 @@
+"""``cartes valider``: validate the certificates of files, without database.
+
+Exit codes: 0 all valid, 1 one is invalid, 2 none is invalid but one is undetermined,
+3 an input cannot be read (this one wins: the work is incomplete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cartes import messages
+from cartes.cli.context import Context
+from inventaire.clock import PARIS
+from pki import (
+    INVALID,
+    UNDETERMINED,
+    VALID,
+    CrlStore,
+    PkiError,
+    TrustStore,
+    ValidationResult,
+    Validator,
+    load_certificates,
+)
+
+EXIT_CODES = {VALID: 0, INVALID: 1, UNDETERMINED: 2}
+UNREADABLE = 3
+# Settings keys of trust anchors, and the credential type (token) they stand for.
+KINDS = {
+    "agent_card": "carte_agent",
+    "expert_card": "carte_expert",
+    "rpva_key": "cle_rpva",
+    "temporary_card": "carte_temporaire",
+}
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO 8601 date or instant; without a time zone it is Paris time."""
+    try:
+        instant = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"date invalide : « {text} » (ISO 8601, par exemple 2026-11-26 ou "
+            "2026-11-26T14:30:00+01:00)"
+        ) from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=PARIS)
+
+
+@dataclass
+class Outcome:
+    """One certificate validated, or one input that could not be read."""
+
+    source: str
+    result: ValidationResult | None = None
+    error: PkiError | None = None
+
+    @property
+    def code(self) -> int:
+        return EXIT_CODES[self.result.status] if self.result else UNREADABLE
+
+
+def _validator(ctx: Context, args: argparse.Namespace) -> Validator:
+    if args.ancre:
+        # Anchors from the command line say nothing of the kind of credential.
+        trust = TrustStore.from_paths(
+            {"": [Path(p) for p in args.ancre]}, [Path(p) for p in args.intermediaire or ()]
+        )
+        crls = CrlStore(fetch=args.reseau, timeout_s=5.0)
+    else:
+        settings = ctx.settings.trust
+        trust = TrustStore.from_paths(
+            {KINDS[key]: getattr(settings, key) for key in KINDS},
+            [*settings.intermediates, *(Path(p) for p in args.intermediaire or ())],
+        )
+        crls = CrlStore(
+            settings.crl_cache_dir,
+            fetch=args.reseau or settings.network,
+            timeout_s=settings.timeout_s,
+        )
+        for path in settings.crls:
+            crls.load_file(path)
+    for path in args.crl or ():
+        crls.load_file(Path(path))
+    return Validator(trust, crls, use_ocsp=crls.fetch_allowed, ocsp_timeout_s=crls.timeout_s)
+
+
+def _outcomes(validator: Validator, files: list[str], at: dt.datetime) -> Iterator[Outcome]:
+    for name in files:
+        try:
+            certificates = load_certificates(Path(name).read_bytes())
+        except OSError as exc:
+            yield Outcome(name, error=PkiError("fichier_illisible", detail=exc.strerror))
+            continue
+        except PkiError as exc:
+            yield Outcome(name, error=exc)
+            continue
+        # The other certificates of a bundle may be the intermediates of each one.
+        for certificate in certificates:
+            try:
+                yield Outcome(name, validator.validate(certificate, at, certificates))
+            except PkiError as exc:
+                yield Outcome(name, error=exc)
+
+
+def cmd_valider(ctx: Context, args: argparse.Namespace) -> int:
+    """Validate every certificate of every file."""
+    try:
+        validator = _validator(ctx, args)
+    except PkiError as exc:
+        text = messages.pki_text(exc.code, exc.params)
+        ctx.err.write(text[:1].upper() + text[1:] + "\n")
+        return UNREADABLE
+    at = args.date or ctx.now()
+    worst = 0
+    objects: list[dict[str, Any]] = []
+    for outcome in _outcomes(validator, args.fichiers, at):
+        worst = max(worst, outcome.code, key=_severity)
+        if args.format == "texte":
+            _write_text(ctx, outcome)
+            continue
+        obj = _object(outcome)
+        if args.format == "jsonl":
+            ctx.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        else:
+            objects.append(obj)
+    if args.format == "json":
+        document: Any = objects[0] if len(objects) == 1 else objects
+        ctx.out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    return worst
+
+
+def _severity(code: int) -> int:
+    return {0: 0, 2: 1, 1: 2, UNREADABLE: 3}[code]
+
+
+def _reasons(outcome: Outcome) -> list[dict[str, str]]:
+    if outcome.error is not None:
+        return [
+            {
+                "code": outcome.error.code,
+                "message": messages.pki_text(outcome.error.code, outcome.error.params),
+            }
+        ]
+    assert outcome.result is not None
+    return [
+        {"code": reason.code, "message": messages.pki_text(reason.code, reason.params)}
+        for reason in outcome.result.reasons
+    ]
+
+
+def _object(outcome: Outcome) -> dict[str, Any]:
+    if outcome.result is None:
+        return {
+            "fichier": outcome.source,
+            "statut": "illisible",
+            "motifs": _reasons(outcome),
+            "certificat": None,
+        }
+    result = outcome.result
+    info = result.info
+    return {
+        "fichier": outcome.source,
+        "statut": result.status,
+        "motifs": _reasons(outcome),
+        "type": result.kind or None,
+        "certificat": {
+            "sujet": info.subject,
+            "emetteur": info.issuer,
+            "numero_serie": info.serial_number,
+            "empreinte_sha256": info.fingerprint_sha256,
+            "non_avant": info.not_before.isoformat(),
+            "non_apres": info.not_after.isoformat(),
+            "role": info.role,
+        },
+    }
+
+
+STATUS_LABELS = {VALID: "VALIDE", INVALID: "INVALIDE", UNDETERMINED: "INDÉTERMINÉ"}
+
+
+def _write_text(ctx: Context, outcome: Outcome) -> None:
+    out = ctx.out
+    if outcome.result is None:
+        out.write(f"{outcome.source} : ILLISIBLE\n")
+    else:
+        info = outcome.result.info
+        who = info.holder_name or info.subject
+        role = f" ({info.role})" if info.role else ""
+        kind = f", {outcome.result.kind}" if outcome.result.kind else ""
+        expiry = info.not_after.astimezone(PARIS)
+        out.write(
+            f"{outcome.source} : {STATUS_LABELS[outcome.result.status]} — {who}{role}, "
+            f"expire le {expiry:%d/%m/%Y}{kind}\n"
+        )
+    for reason in _reasons(outcome):
+        out.write(f"  - {reason['message']}\n")

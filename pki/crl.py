@@ -1,0 +1,234 @@
+"""Certificate revocation lists: checked, indexed, cached on disk, fetched on request.
+
+A CRL decides something about a certificate only when RFC 5280 §6.3 lets it: issued by
+the certificate's issuer (same name), signed with that issuer's key, by an issuer entitled
+to sign CRLs (cRLSign), conforming (v2 with authority key identifier and CRL number, no
+critical extension we do not process), and not stale (t ≤ ``next_update``; a list issued
+after t still tells what was revoked before t).
+Otherwise it decides nothing, and the revocation status stays unknown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from pki.errors import UnreadableCrl
+from pki.parsing import key_usage
+
+MAX_CRL_BYTES = 64 * 1024 * 1024
+# Extensions of a CRL this module processes; any other critical one makes the CRL unusable.
+_UNDERSTOOD = {ExtensionOID.AUTHORITY_KEY_IDENTIFIER, ExtensionOID.CRL_NUMBER}
+
+
+def load_crl(data: bytes) -> x509.CertificateRevocationList:
+    """A CRL from DER or PEM bytes."""
+    try:
+        if b"-----BEGIN X509 CRL-----" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise UnreadableCrl(detail=str(exc)) from None
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    serial_number: int
+    revoked_at: dt.datetime
+    reason: str | None  # name of the x509.ReasonFlags member, e.g. "key_compromise"
+
+
+class IndexedCrl:
+    """A CRL and a serial-number index of its entries (built once: a lookup is a dict
+    access, whatever the size of the list)."""
+
+    def __init__(self, crl: x509.CertificateRevocationList, source: str) -> None:
+        self.crl = crl
+        self.source = source
+        self.issuer = crl.issuer
+        self.this_update = crl.last_update_utc
+        self.next_update = crl.next_update_utc
+        self._positions = {entry.serial_number: i for i, entry in enumerate(crl)}
+        self._signatures: dict[x509.Certificate, bool] = {}
+        self.defect = _defect(crl)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def lookup(self, serial_number: int) -> RevokedEntry | None:
+        position = self._positions.get(serial_number)
+        if position is None:
+            return None
+        entry = self.crl[position]
+        try:
+            reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
+        except x509.ExtensionNotFound:
+            reason = None
+        return RevokedEntry(serial_number, entry.revocation_date_utc, reason)
+
+    def signed_by(self, issuer: x509.Certificate) -> bool:
+        verdict = self._signatures.get(issuer)
+        if verdict is None:
+            try:
+                verdict = self.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                verdict = False
+            self._signatures[issuer] = verdict
+        return verdict
+
+    def current_at(self, at: dt.datetime) -> bool:
+        # A list issued after ``at`` still speaks of ``at`` (entries carry their dates): it
+        # serves to validate in the past. One whose next update is before ``at`` is stale.
+        return self.next_update is not None and at <= self.next_update
+
+
+def _defect(crl: x509.CertificateRevocationList) -> str | None:
+    """Why the CRL is not a conforming one (RFC 5280 §5), or None."""
+    oids = set()
+    for extension in crl.extensions:
+        oids.add(extension.oid)
+        if extension.critical and extension.oid not in _UNDERSTOOD:
+            return "extension_critique_inconnue"
+    if ExtensionOID.AUTHORITY_KEY_IDENTIFIER not in oids:
+        return "identifiant_cle_absent"
+    if ExtensionOID.CRL_NUMBER not in oids:
+        return "numero_absent"
+    if crl.next_update_utc is None:
+        return "prochaine_mise_a_jour_absente"
+    for entry in crl:
+        for extension in entry.extensions:
+            if extension.critical and extension.oid != x509.CRLEntryExtensionOID.CRL_REASON:
+                return "extension_critique_inconnue"
+        break  # entries are homogeneous in practice; checking all would cost the index twice
+    return None
+
+
+@dataclass(frozen=True)
+class CrlVerdict:
+    """What the CRLs say of one certificate."""
+
+    status: str  # "bon", "revoque" or "inconnu"
+    entry: RevokedEntry | None = None
+    problems: tuple[str, ...] = ()  # why the CRLs at hand decide nothing, when "inconnu"
+    source: str | None = None
+
+
+class CrlStore:
+    """The CRLs at hand: loaded from files, kept in a disk cache, and fetched from
+    distribution points over HTTP when ``fetch`` allows it (with a timeout)."""
+
+    def __init__(
+        self, cache_dir: Path | None = None, *, fetch: bool = False, timeout_s: float = 5.0
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.fetch_allowed = fetch
+        self.timeout_s = timeout_s
+        self._by_issuer: dict[bytes, list[IndexedCrl]] = {}
+        self._fetched: set[str] = set()
+        self.fetch_errors: dict[str, str] = {}
+        if cache_dir is not None and cache_dir.is_dir():
+            for path in sorted(cache_dir.glob("*.crl")):
+                try:
+                    self.add(load_crl(path.read_bytes()), str(path))
+                except UnreadableCrl:
+                    continue  # a damaged cache entry is refetched when needed
+
+    def add(self, crl: x509.CertificateRevocationList, source: str) -> IndexedCrl:
+        indexed = IndexedCrl(crl, source)
+        self._by_issuer.setdefault(crl.issuer.public_bytes(), []).append(indexed)
+        return indexed
+
+    def load_file(self, path: Path) -> IndexedCrl:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UnreadableCrl(
+                "lcr_fichier_illisible", fichier=str(path), detail=exc.strerror
+            ) from None
+        return self.add(load_crl(data), str(path))
+
+    def candidates(self, issuer: x509.Name) -> list[IndexedCrl]:
+        return self._by_issuer.get(issuer.public_bytes(), [])
+
+    def fetch(self, url: str) -> IndexedCrl | None:
+        """Download the CRL at ``url`` (once per store), keep it in the cache."""
+        if url in self._fetched or not url.lower().startswith(("http://", "https://")):
+            return None
+        self._fetched.add(url)
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+                data = response.read(MAX_CRL_BYTES + 1)
+            if len(data) > MAX_CRL_BYTES:
+                raise UnreadableCrl("lcr_trop_grande")
+            crl = load_crl(data)
+        except (urllib.error.URLError, OSError, UnreadableCrl) as exc:
+            self.fetch_errors[url] = getattr(exc, "code", None) or type(exc).__name__
+            return None
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            name = hashlib.sha256(url.encode()).hexdigest()[:32] + ".crl"
+            temporary = self.cache_dir / (name + ".tmp")
+            temporary.write_bytes(data)
+            temporary.replace(self.cache_dir / name)
+        return self.add(crl, url)
+
+    def verdict(
+        self, certificate: x509.Certificate, issuer: x509.Certificate, at: dt.datetime
+    ) -> CrlVerdict:
+        """The revocation status of ``certificate`` at ``at`` according to usable CRLs of
+        ``issuer``, fetching one from the distribution points when allowed."""
+        verdict = self._decide(certificate, issuer, at, self.candidates(certificate.issuer))
+        if verdict.status == "inconnu" and self.fetch_allowed:
+            fetched = [crl for url in _crl_urls(certificate) if (crl := self.fetch(url))]
+            if fetched:
+                verdict = self._decide(certificate, issuer, at, fetched)
+        return verdict
+
+    def _decide(
+        self,
+        certificate: x509.Certificate,
+        issuer: x509.Certificate,
+        at: dt.datetime,
+        crls: list[IndexedCrl],
+    ) -> CrlVerdict:
+        problems: list[str] = []
+        usable: list[IndexedCrl] = []
+        entitled = "crl_sign" in (key_usage(issuer) or {"crl_sign"})
+        for crl in crls:
+            if crl.defect:
+                problems.append(f"lcr_non_conforme:{crl.defect}")
+            elif not crl.signed_by(issuer):
+                problems.append("lcr_signature_invalide")
+            elif not entitled:
+                problems.append("lcr_emetteur_non_habilite")
+            elif not crl.current_at(at):
+                problems.append("lcr_perimee")
+            else:
+                usable.append(crl)
+        if not usable:
+            return CrlVerdict("inconnu", problems=tuple(problems) or ("lcr_absente",))
+        newest = max(usable, key=lambda crl: crl.this_update)
+        entry = newest.lookup(certificate.serial_number)
+        if entry is None or entry.revoked_at > at or entry.reason == "remove_from_crl":
+            return CrlVerdict("bon", source=newest.source)
+        return CrlVerdict("revoque", entry, source=newest.source)
+
+
+def _crl_urls(certificate: x509.Certificate) -> list[str]:
+    try:
+        points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [
+        name.value
+        for point in points
+        for name in (point.full_name or ())
+        if isinstance(name, x509.UniformResourceIdentifier)
+    ]
