@@ -54,6 +54,7 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/import_csv.py
 	$(BIN)/python benchmarks/listing.py
+	$(BIN)/python benchmarks/validation.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) benchmarks/.cache .pytest_cache .ruff_cache .mypy_cache

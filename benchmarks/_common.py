@@ -65,4 +65,10 @@ def median(values: list[float]) -> float:
 
 
 def verdict(measured: float, target: float) -> str:
+    """For a ceiling: is ``measured`` at most ``target``?"""
     return "atteint" if measured <= target else "NON ATTEINT"
+
+
+def at_least(measured: float, target: float) -> str:
+    """For a floor: is ``measured`` at least ``target``?"""
+    return "atteint" if measured >= target else "NON ATTEINT"

@@ -132,6 +132,9 @@ class CrlStore:
         self.timeout_s = timeout_s
         self._by_issuer: dict[bytes, list[IndexedCrl]] = {}
         self._fetched: set[str] = set()
+        self._usable_cache: dict[
+            tuple[x509.Certificate, dt.datetime], tuple[list[IndexedCrl], tuple[str, ...]]
+        ] = {}
         self.fetch_errors: dict[str, str] = {}
         if cache_dir is not None and cache_dir.is_dir():
             for path in sorted(cache_dir.glob("*.crl")):
@@ -142,6 +145,7 @@ class CrlStore:
 
     def add(self, crl: x509.CertificateRevocationList, source: str) -> IndexedCrl:
         indexed = IndexedCrl(crl, source)
+        self._usable_cache.clear()
         self._by_issuer.setdefault(crl.issuer.public_bytes(), []).append(indexed)
         return indexed
 
@@ -155,6 +159,7 @@ class CrlStore:
         return self.add(load_crl(data), str(path))
 
     def candidates(self, issuer: x509.Name) -> list[IndexedCrl]:
+        """The CRLs issued under the name ``issuer``."""
         return self._by_issuer.get(issuer.public_bytes(), [])
 
     def fetch(self, url: str) -> IndexedCrl | None:
@@ -184,20 +189,35 @@ class CrlStore:
     ) -> CrlVerdict:
         """The revocation status of ``certificate`` at ``at`` according to usable CRLs of
         ``issuer``, fetching one from the distribution points when allowed."""
-        verdict = self._decide(certificate, issuer, at, self.candidates(certificate.issuer))
-        if verdict.status == "inconnu" and self.fetch_allowed:
+        usable, problems = self._usable(issuer, at, None)
+        if not usable and self.fetch_allowed:
             fetched = [crl for url in _crl_urls(certificate) if (crl := self.fetch(url))]
             if fetched:
-                verdict = self._decide(certificate, issuer, at, fetched)
-        return verdict
+                usable, problems = self._usable(issuer, at, fetched)
+        if not usable:
+            return CrlVerdict("inconnu", problems=problems or ("lcr_absente",))
+        newest = max(usable, key=lambda crl: crl.this_update)
+        entry = newest.lookup(certificate.serial_number)
+        if entry is None or entry.revoked_at > at or entry.reason == "remove_from_crl":
+            return CrlVerdict("bon", source=newest.source)
+        return CrlVerdict("revoque", entry, source=newest.source)
 
-    def _decide(
+    def _usable(
         self,
-        certificate: x509.Certificate,
         issuer: x509.Certificate,
         at: dt.datetime,
-        crls: list[IndexedCrl],
-    ) -> CrlVerdict:
+        fetched: list[IndexedCrl] | None,
+    ) -> tuple[list[IndexedCrl], tuple[str, ...]]:
+        """The CRLs of ``issuer`` that may decide at ``at``, and why the others may not.
+
+        Remembered per (issuer, instant): validating a batch asks the same question for
+        every certificate of the same CA.
+        """
+        key = (issuer, at)
+        known = self._usable_cache.get(key)
+        if known is not None and fetched is None:
+            return known
+        crls = fetched if fetched is not None else self.candidates(issuer.subject)
         problems: list[str] = []
         usable: list[IndexedCrl] = []
         entitled = "crl_sign" in (key_usage(issuer) or {"crl_sign"})
@@ -212,13 +232,10 @@ class CrlStore:
                 problems.append("lcr_perimee")
             else:
                 usable.append(crl)
-        if not usable:
-            return CrlVerdict("inconnu", problems=tuple(problems) or ("lcr_absente",))
-        newest = max(usable, key=lambda crl: crl.this_update)
-        entry = newest.lookup(certificate.serial_number)
-        if entry is None or entry.revoked_at > at or entry.reason == "remove_from_crl":
-            return CrlVerdict("bon", source=newest.source)
-        return CrlVerdict("revoque", entry, source=newest.source)
+        if len(self._usable_cache) > 1024:
+            self._usable_cache.clear()
+        self._usable_cache[key] = (usable, tuple(problems))
+        return usable, tuple(problems)
 
 
 def _crl_urls(certificate: x509.Certificate) -> list[str]:

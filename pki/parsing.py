@@ -132,13 +132,16 @@ def is_ca(certificate: x509.Certificate) -> bool:
         return False
 
 
-def role(certificate: x509.Certificate) -> str | None:
+def role(certificate: x509.Certificate, usages: frozenset[str] | None = None) -> str | None:
     """The role of an end-entity certificate: signature when it commits its holder
     (non-repudiation), authentication when it signs challenges or says client
-    authentication; None for a CA or a certificate that says neither."""
+    authentication; None for a CA or a certificate that says neither. ``usages`` saves
+    reading the key usage again when the caller has it."""
     if is_ca(certificate):
         return None
-    usages = key_usage(certificate) or frozenset()
+    if usages is None:
+        usages = key_usage(certificate)
+    usages = usages or frozenset()
     if "content_commitment" in usages:
         return SIGNATURE
     if "digital_signature" in usages or ExtendedKeyUsageOID.CLIENT_AUTH in extended_key_usage(
@@ -201,29 +204,45 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
 
 
+_NAME_TEXTS: dict[bytes, str] = {}
+
+
+def name_text(name: x509.Name) -> str:
+    """RFC 4514 text of a name, remembered: a batch repeats the same few issuers."""
+    key = name.public_bytes()
+    text = _NAME_TEXTS.get(key)
+    if text is None:
+        if len(_NAME_TEXTS) > 4096:
+            _NAME_TEXTS.clear()
+        text = _NAME_TEXTS[key] = name.rfc4514_string()
+    return text
+
+
 def describe(certificate: x509.Certificate) -> CertificateInfo:
     """Everything the inventory needs from ``certificate``.
 
     Raises ``UnreadableCertificate`` when an extension the description needs is malformed.
     """
     try:
-        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        subject = certificate.subject
+        names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         crl_urls, ocsp_urls = _urls(certificate)
+        usages = key_usage(certificate)
         return CertificateInfo(
-            subject=certificate.subject.rfc4514_string(),
+            subject=subject.rfc4514_string(),
             holder_name=str(names[0].value) if names else None,
             email=_email(certificate),
-            issuer=certificate.issuer.rfc4514_string(),
+            issuer=name_text(certificate.issuer),
             serial_number=format(certificate.serial_number, "X"),
             not_before=certificate.not_valid_before_utc,
             not_after=certificate.not_valid_after_utc,
-            key_usage=key_usage(certificate) or frozenset(),
+            key_usage=usages or frozenset(),
             extended_key_usage=tuple(oid.dotted_string for oid in extended_key_usage(certificate)),
             policies=_policies(certificate),
             crl_urls=crl_urls,
             ocsp_urls=ocsp_urls,
             fingerprint_sha256=fingerprint(certificate),
-            role=role(certificate),
+            role=role(certificate, usages),
             is_ca=is_ca(certificate),
         )
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:

@@ -40,6 +40,9 @@ class TrustStore:
     anchors: Mapping[str, tuple[x509.Certificate, ...]]
     intermediates: tuple[x509.Certificate, ...] = ()
     _kinds: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_certificate: dict[x509.Certificate, str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for kind, certificates in self.anchors.items():
@@ -63,7 +66,12 @@ class TrustStore:
 
     def kind_of(self, anchor: x509.Certificate) -> str | None:
         """The kind whose anchor ``anchor`` is."""
-        return self._kinds.get(fingerprint(anchor))
+        kind = self._by_certificate.get(anchor)
+        if kind is None:
+            kind = self._kinds.get(fingerprint(anchor))
+            if kind is not None:
+                self._by_certificate[anchor] = kind
+        return kind
 
     def issuers_named(self, name: x509.Name) -> list[x509.Certificate]:
         """Known CA certificates (anchors and intermediates) whose subject is ``name``."""

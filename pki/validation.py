@@ -184,8 +184,8 @@ def _revoked(entry: RevokedEntry, who: str) -> Reason:
 
 def _usage_problem(certificate: x509.Certificate) -> Reason | None:
     """The key usage an end-entity certificate needs for its role."""
-    certificate_role = role(certificate)
     usages = key_usage(certificate)
+    certificate_role = role(certificate, usages)
     if certificate_role is None:
         return Reason("usage_cle_incorrect", {"role": None})
     needed = "digital_signature" if certificate_role == AUTHENTICATION else "content_commitment"

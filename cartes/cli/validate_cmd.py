@@ -100,12 +100,22 @@ def _outcomes(validator: Validator, files: list[str], at: dt.datetime) -> Iterat
         except PkiError as exc:
             yield Outcome(name, error=exc)
             continue
-        # The other certificates of a bundle may be the intermediates of each one.
+        # The CA certificates of a bundle may be the intermediates of the others.
+        authorities = [c for c in certificates if _is_ca(c)]
         for certificate in certificates:
             try:
-                yield Outcome(name, validator.validate(certificate, at, certificates))
+                yield Outcome(name, validator.validate(certificate, at, authorities))
             except PkiError as exc:
                 yield Outcome(name, error=exc)
+
+
+def _is_ca(certificate: Any) -> bool:
+    from pki.parsing import is_ca
+
+    try:
+        return is_ca(certificate)
+    except ValueError:
+        return False
 
 
 def cmd_valider(ctx: Context, args: argparse.Namespace) -> int:
