@@ -253,3 +253,68 @@ def test_unreachable_network_is_bounded_and_undetermined(test_pki, pki_server):
         pki_server.delay_s = 0.0
     assert result.status == UNDETERMINED
     assert elapsed < 1.9  # both timeouts, not the server's delay
+
+
+# OCSP responses, judged directly --------------------------------------------------------
+
+
+def _ocsp_answer(test_pki, responder_issued):
+    """The answer of the lawyers' CA responder, signed by ``responder_issued``, about a
+    lawyer's certificate."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    from fixtures.pki_server import OcspResponder
+
+    family = test_pki.families["avocat"]
+    holder = next(h for h in test_pki.holders if h.family == "avocat").authentication.certificate
+    responder = OcspResponder(
+        issuer=family.issuing,
+        statuses={holder.serial_number: ("good", None, None)},
+        now=AT,
+        responder=responder_issued,
+    )
+    request = (
+        x509_ocsp.OCSPRequestBuilder()
+        .add_certificate(holder, family.issuing.certificate, hashes.SHA1())
+        .build()
+        .public_bytes(Encoding.DER)
+    )
+    return responder.respond(request), holder, family.issuing.certificate
+
+
+def test_ocsp_delegated_responder_is_believed(test_pki):
+    from fixtures.pki import issue_ocsp_responder
+    from pki import ocsp
+
+    family = test_pki.families["avocat"]
+    delegated = issue_ocsp_responder(family.issuing, now=AT)
+    data, holder, issuer = _ocsp_answer(test_pki, delegated)
+    assert ocsp.interpret(data, holder, issuer, AT).status == "bon"
+    # The same answer is stale a week later.
+    stale = ocsp.interpret(data, holder, issuer, AT + dt.timedelta(days=7))
+    assert (stale.status, stale.problem) == ("inconnu", "ocsp_perime")
+
+
+def test_ocsp_answer_signed_by_a_stranger_is_not_believed(test_pki):
+    from fixtures.pki import issue_ocsp_responder
+    from pki import ocsp
+
+    stranger = issue_ocsp_responder(test_pki.families["agent"].issuing, now=AT)
+    data, holder, issuer = _ocsp_answer(test_pki, stranger)
+    verdict = ocsp.interpret(data, holder, issuer, AT)
+    assert (verdict.status, verdict.problem) == ("inconnu", "ocsp_signature_invalide")
+    assert ocsp.interpret(b"garbage", holder, issuer, AT).problem == "ocsp_reponse_illisible"
+
+
+def test_trust_from_folders(test_pki, files, tmp_path):
+    anchors = tmp_path / "ancres"
+    anchors.mkdir()
+    for family in ("agent", "avocat"):
+        (anchors / f"{family}.pem").write_bytes(files[f"{family}-racine.pem"].read_bytes())
+    (anchors / "lisez-moi.txt").write_text("ignored: not a certificate file")
+    trust = TrustStore.from_paths({"toutes": [anchors]}, [files["agent-emettrice.pem"]])
+    assert len(trust.all_anchors()) == 2
+    holder = next(h for h in test_pki.holders if h.family == "agent")
+    result = Validator(trust, offline_store(test_pki)).validate(holder.signature.certificate, AT)
+    assert (result.status, result.kind) == (VALID, "toutes")
