@@ -25,7 +25,7 @@ from cryptography.x509.verification import (
 
 from pki import ocsp
 from pki.crl import CrlStore, RevokedEntry
-from pki.parsing import AUTHENTICATION, SIGNATURE, CertificateInfo, describe, key_usage, role
+from pki.parsing import AUTHENTICATION, CertificateInfo, describe, key_usage, role
 from pki.trust import TrustStore
 
 VALID = "valide"
@@ -201,14 +201,3 @@ def _status(reasons: list[Reason]) -> str:
         return UNDETERMINED
     return VALID
 
-
-__all__ = [
-    "AUTHENTICATION",
-    "INVALID",
-    "SIGNATURE",
-    "UNDETERMINED",
-    "VALID",
-    "Reason",
-    "ValidationResult",
-    "Validator",
-]
