@@ -41,7 +41,8 @@ typecheck: install
 
 # The whole suite, on SQLite and on a throwaway PostgreSQL server.
 test: lint typecheck
-	CARTES_TEST_REQUIRE_POSTGRES=1 scripts/with-postgres $(BIN)/pytest -q
+	CARTES_TEST_REQUIRE_POSTGRES=1 CARTES_TEST_REQUIRE_SOFTHSM=1 \
+	    scripts/with-postgres $(BIN)/pytest -q
 
 # A fresh demo database (SQLite under .demo/), then the summary of the inventory.
 demo: install

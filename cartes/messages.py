@@ -76,6 +76,14 @@ MESSAGES: dict[str, str] = {
     "role_obligatoire": "Au moins un rôle est obligatoire.",
     "nom_obligatoire": "Le nom est obligatoire.",
     "titulaire_existe": "Un titulaire a déjà l'adresse « {email} ».",
+    "titulaire_carte_inconnu": (
+        "Titulaire inconnu de l'inventaire (ni l'adresse ni le nom du certificat) : "
+        "importez-le d'abord, puis relancez le scan."
+    ),
+    "type_carte_inconnu": (
+        "Type de support inconnu : la chaîne n'aboutit à aucune ancre configurée "
+        "(trust.agent_card, trust.expert_card, trust.rpva_key)."
+    ),
     "operateur_existe": "L'opérateur « {login} » existe déjà.",
     "organisation_existe": "Une organisation porte déjà le nom « {nom} ».",
     "import_rejete": "Import refusé : aucune ligne n'a été enregistrée.",

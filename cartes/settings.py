@@ -64,6 +64,18 @@ class TrustSettings(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
+class ReaderSettings(BaseModel):
+    """PKCS#11 modules of the card middleware (DESIGN §5); several may be used at once.
+    Empty: OpenSC's ``opensc-pkcs11.so`` when it is installed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    modules: list[str] = Field(default_factory=list)
+    # Configuration of SoftHSM2 software tokens (tests, demonstration): set as
+    # SOFTHSM2_CONF for the modules, when the environment does not set it already.
+    softhsm2_conf: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CARTES_", env_nested_delimiter="__", extra="forbid"
@@ -76,6 +88,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     renewal: RenewalSettings = Field(default_factory=RenewalSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
+    readers: ReaderSettings = Field(default_factory=ReaderSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -200,4 +200,3 @@ def _status(reasons: list[Reason]) -> str:
     if reasons:
         return UNDETERMINED
     return VALID
-

@@ -43,6 +43,8 @@ EPILOG = """exemples :
   cartes transition 42 suspendue --motif "carte oubliée au domicile"
   cartes journal verifier
   cartes valider carte.pem --ancre racine.pem --crl emettrice.crl
+  cartes lecteurs
+  cartes statut
 """
 
 
@@ -262,7 +264,67 @@ def build_parser() -> Parser:
         action="store_true",
         help="télécharge les LCR et interroge les répondeurs OCSP (avec délai maximal)",
     )
+
+    sub = add("lecteurs", "readers_cmd:cmd_lecteurs", "cartes et clés présentes dans les lecteurs")
+    _reader_options(sub)
+    sub.add_argument("--format", choices=("texte", "json"), default="texte")
+
+    sub = add(
+        "statut",
+        "readers_cmd:cmd_statut",
+        "état de la clé ou de la carte branchée : validité, révocation, date limite de commande",
+    )
+    _reader_options(sub)
+    sub.add_argument("--format", choices=("texte", "json"), default="texte")
+    sub.add_argument("--ancre", action="append", metavar="PEM", help="ancre de confiance")
+    sub.add_argument("--intermediaire", action="append", metavar="PEM")
+    sub.add_argument("--crl", action="append", metavar="FICHIER")
+    sub.add_argument("--reseau", action="store_true", help="LCR et OCSP par le réseau")
+    sub.add_argument("--date", type=_instant, metavar="ISO-8601", help=argparse.SUPPRESS)
+
+    sub = add(
+        "scanner",
+        "readers_cmd:cmd_scanner",
+        "lit les cartes, les valide et les rapproche de l'inventaire (enregistrement sur demande)",
+    )
+    _reader_options(sub)
+    sub.add_argument("--format", choices=("texte", "json"), default="texte")
+    sub.add_argument(
+        "--enregistrer",
+        action="store_true",
+        help="enregistre ou met à jour le support et ses certificats",
+    )
+    sub.add_argument(
+        "--etat",
+        default="active",
+        metavar="ETAT",
+        help="état d'un support créé par l'enregistrement (défaut : active)",
+    )
+    sub.add_argument(
+        "--preuve",
+        action="store_true",
+        help="preuve de possession : signe un défi avec la clé (code PIN demandé)",
+    )
+    sub.add_argument(
+        "--pin-depuis-stdin",
+        action="store_true",
+        help="lit le code PIN sur l'entrée standard (avec --preuve)",
+    )
+    sub.add_argument("--ancre", action="append", metavar="PEM", help="ancre de confiance")
+    sub.add_argument("--intermediaire", action="append", metavar="PEM")
+    sub.add_argument("--crl", action="append", metavar="FICHIER")
+    sub.add_argument("--reseau", action="store_true", help="LCR et OCSP par le réseau")
     return parser
+
+
+def _reader_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--module",
+        action="append",
+        metavar="CHEMIN",
+        help="module PKCS#11 (répétable ; sinon la configuration, sinon OpenSC)",
+    )
+    sub.add_argument("--slot", type=int, metavar="N", help="un seul emplacement")
 
 
 def missing_subcommand(ctx: Context, _args: argparse.Namespace) -> int:

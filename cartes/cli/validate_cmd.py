@@ -65,27 +65,28 @@ class Outcome:
         return EXIT_CODES[self.result.status] if self.result else UNREADABLE
 
 
-def _validator(ctx: Context, args: argparse.Namespace) -> Validator:
-    if args.ancre:
+def build_validator(ctx: Context, args: argparse.Namespace) -> Validator:
+    """The validator of ``--ancre``/``--intermediaire``/``--crl``/``--reseau``, or of the
+    trust settings when no anchor is given on the command line."""
+    anchors = getattr(args, "ancre", None)
+    intermediates = [Path(p) for p in getattr(args, "intermediaire", None) or ()]
+    network = bool(getattr(args, "reseau", False))
+    if anchors:
         # Anchors from the command line say nothing of the kind of credential.
-        trust = TrustStore.from_paths(
-            {"": [Path(p) for p in args.ancre]}, [Path(p) for p in args.intermediaire or ()]
-        )
-        crls = CrlStore(fetch=args.reseau, timeout_s=5.0)
+        trust = TrustStore.from_paths({"": [Path(p) for p in anchors]}, intermediates)
+        crls = CrlStore(fetch=network, timeout_s=5.0)
     else:
         settings = ctx.settings.trust
         trust = TrustStore.from_paths(
             {KINDS[key]: getattr(settings, key) for key in KINDS},
-            [*settings.intermediates, *(Path(p) for p in args.intermediaire or ())],
+            [*settings.intermediates, *intermediates],
         )
         crls = CrlStore(
-            settings.crl_cache_dir,
-            fetch=args.reseau or settings.network,
-            timeout_s=settings.timeout_s,
+            settings.crl_cache_dir, fetch=network or settings.network, timeout_s=settings.timeout_s
         )
         for path in settings.crls:
             crls.load_file(path)
-    for path in args.crl or ():
+    for path in getattr(args, "crl", None) or ():
         crls.load_file(Path(path))
     return Validator(trust, crls, use_ocsp=crls.fetch_allowed, ocsp_timeout_s=crls.timeout_s)
 
@@ -121,7 +122,7 @@ def _is_ca(certificate: Any) -> bool:
 def cmd_valider(ctx: Context, args: argparse.Namespace) -> int:
     """Validate every certificate of every file."""
     try:
-        validator = _validator(ctx, args)
+        validator = build_validator(ctx, args)
     except PkiError as exc:
         text = messages.pki_text(exc.code, exc.params)
         ctx.err.write(text[:1].upper() + text[1:] + "\n")
