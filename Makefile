@@ -44,18 +44,24 @@ test: lint typecheck
 	CARTES_TEST_REQUIRE_POSTGRES=1 CARTES_TEST_REQUIRE_SOFTHSM=1 \
 	    scripts/with-postgres $(BIN)/pytest -q
 
-# A fresh demo database (SQLite under .demo/), then the summary of the inventory.
+# A fresh demo under .demo/: SQLite database, synthetic district, three SoftHSM2 cards
+# "in the reader" with the trust that recognises them; then the summary and the reader.
 demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	@export CARTES_DATABASE_URL=sqlite:///$(DEMO_DIR)/cartes.db; \
+	$(BIN)/python -m fixtures.demo $(DEMO_DIR)
+	@export CARTES_CONFIG=$(DEMO_DIR)/cartes.toml; \
 	$(BIN)/cartes init && \
 	$(BIN)/cartes demo --titulaires $(DEMO_HOLDERS) && \
-	echo && $(BIN)/cartes
+	$(BIN)/cartes importer $(DEMO_DIR)/titulaires-des-cartes.csv && \
+	echo && $(BIN)/cartes && \
+	echo && $(BIN)/cartes lecteurs && \
+	echo && echo "Pour continuer : export CARTES_CONFIG=$(DEMO_DIR)/cartes.toml"
 
 bench: install
 	$(BIN)/python benchmarks/import_csv.py
 	$(BIN)/python benchmarks/listing.py
 	$(BIN)/python benchmarks/validation.py
+	$(BIN)/python benchmarks/scan.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) benchmarks/.cache .pytest_cache .ruff_cache .mypy_cache

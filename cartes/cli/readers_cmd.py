@@ -241,9 +241,10 @@ def _write_status(ctx: Context, entry: dict[str, Any], margin: int) -> None:
     role = {"authentification": "d'authentification", "signature": "de signature"}.get(
         entry["role"] or "", ""
     )
+    kind = KIND_NAMES.get(entry["type"], entry["type"])
     out.write(
-        f"{KIND_NAMES.get(entry['type'], entry['type']).capitalize()} de "
-        f"{entry['titulaire'] or 'titulaire inconnu'} — certificat {role} (« {entry['jeton']} »)\n"
+        f"{kind[:1].upper()}{kind[1:]} « {entry['jeton']} » — "
+        f"{entry['titulaire'] or 'titulaire inconnu'}, certificat {role}\n"
     )
     expiry = _french_day(entry["non_apres"])
     days = entry["jours_restants"]
@@ -370,6 +371,7 @@ def _scan_token(
                 "label": found.label,
                 "id": found.id,
                 "sujet": card_certificate.subject,
+                "titulaire": card_certificate.holder_name,
                 "empreinte_sha256": card_certificate.fingerprint_sha256,
                 "non_apres": card_certificate.not_after.isoformat(),
                 "statut": result.status,
@@ -450,9 +452,10 @@ def _write_scan(ctx: Context, results: list[dict[str, Any]]) -> None:
                 out.write(f"  - {certificate['label']} : {certificate['erreur']}\n")
                 continue
             label = {VALID: "valide", INVALID: "invalide", UNDETERMINED: "indéterminé"}
+            expiry = _french_day(certificate["non_apres"])
             out.write(
-                f"  - {certificate['sujet']} : {label[certificate['statut']]}, "
-                f"expire le {_french_day(certificate['non_apres'])}\n"
+                f"  - {certificate['label']} (id {certificate['id']}) : "
+                f"{certificate['titulaire']}, {label[certificate['statut']]}, expire le {expiry}\n"
             )
             for reason in certificate["motifs"]:
                 out.write(f"      {reason}\n")
