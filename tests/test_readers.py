@@ -348,3 +348,16 @@ def test_pin_never_leaks(database, trust_files, hsm, inventory_holder, tmp_path)
             if os.path.exists(path + suffix):
                 with open(path + suffix, "rb") as handle:
                     assert PIN.encode() not in handle.read()
+
+
+def test_scanner_proof_with_pss_from_stdin(hsm, trust_files, monkeypatch, cli):
+    monkeypatch.setenv("CARTES_CONFIG", str(trust_files))
+    monkeypatch.setattr("sys.stdin", io.StringIO("1234\n"))
+    slot = str(_token("Carte agent").slot)
+    result = cli("scanner", "--slot", slot, "--preuve", "--pss", "--pin-depuis-stdin",
+                 "--format", "json", operator="gestion")  # fmt: skip
+    assert result.code == 0, result.err
+    (entry,) = json.loads(result.out)
+    proofs = [c["preuve"] for c in entry["certificats"]]
+    assert [p["prouvee"] for p in proofs] == [True, True]
+    assert {p["mecanisme"] for p in proofs} == {"SHA256_RSA_PKCS_PSS"}

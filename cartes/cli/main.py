@@ -306,6 +306,11 @@ def build_parser() -> Parser:
         help="preuve de possession : signe un défi avec la clé (code PIN demandé)",
     )
     sub.add_argument(
+        "--pss",
+        action="store_true",
+        help="avec --preuve, signature RSA-PSS au lieu de PKCS#1 v1.5",
+    )
+    sub.add_argument(
         "--pin-depuis-stdin",
         action="store_true",
         help="lit le code PIN sur l'entrée standard (avec --preuve)",

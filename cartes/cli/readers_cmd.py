@@ -327,11 +327,11 @@ def _card_certificate(found: CertificateObject, status: str) -> Any:
     )
 
 
-def _proof(token: TokenRead, found: CertificateObject, pin: str) -> dict[str, Any]:
+def _proof(token: TokenRead, found: CertificateObject, pin: str, *, pss: bool) -> dict[str, Any]:
     from cartes.readers import prove_possession
 
     assert found.certificate is not None and found.id is not None
-    outcome = prove_possession(token.module, token.slot, found.id, found.certificate, pin)
+    outcome = prove_possession(token.module, token.slot, found.id, found.certificate, pin, pss=pss)
     return {
         "prouvee": outcome.proven,
         "mecanisme": outcome.mechanism,
@@ -341,7 +341,7 @@ def _proof(token: TokenRead, found: CertificateObject, pin: str) -> dict[str, An
 
 
 def _scan_token(
-    token: TokenRead, validator: Any, at: dt.datetime, pin: str | None
+    token: TokenRead, validator: Any, at: dt.datetime, pin: str | None, *, pss: bool = False
 ) -> tuple[dict[str, Any], Any]:
     """The report of one token, and the card as the inventory sees it."""
     from inventaire.cards import ScannedCard
@@ -376,7 +376,9 @@ def _scan_token(
                 "non_apres": card_certificate.not_after.isoformat(),
                 "statut": result.status,
                 "motifs": [messages.pki_text(r.code, r.params) for r in result.reasons],
-                "preuve": _proof(token, found, pin) if pin is not None and found.id else None,
+                "preuve": (
+                    _proof(token, found, pin, pss=pss) if pin is not None and found.id else None
+                ),
             }
         )
     kind = KIND_TOKENS[kinds.pop()] if len(kinds) == 1 else None
@@ -405,7 +407,7 @@ def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     try:
         for token in report.tokens:
-            entry, card = _scan_token(token, validator, at, pin)
+            entry, card = _scan_token(token, validator, at, pin, pss=args.pss)
             results.append(entry)
             with db.read_session(engine) as session:
                 found = cards.match(session, card)
