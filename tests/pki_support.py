@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from fixtures.pki import build_test_pki, serve_test_pki
 from fixtures.pki_server import PkiServer
 
