@@ -217,6 +217,7 @@ def test_statut_json(hsm, trust_files, monkeypatch):
     assert code == 0, err
     (authentication, signature) = json.loads(out)
     assert authentication["type"] == "cle_rpva" and authentication["statut"] == "valide"
+    assert authentication["revocation"] == "non_revoque"
     expiry = dt.date.fromisoformat(authentication["non_apres"][:10])
     assert authentication["jours_restants"] == (expiry - PKI_NOW.date()).days
     assert authentication["date_limite_commande"] == (expiry - dt.timedelta(days=60)).isoformat()
@@ -247,6 +248,7 @@ def test_statut_of_a_revoked_card(hsm, trust_files, monkeypatch):
     assert code == 1
     entry = json.loads(out)[0]
     assert entry["statut"] == "invalide" and entry["motifs"][0]["code"] == "revoque"
+    assert entry["revocation"] == "revoque"
 
 
 # Scanner: match, registration, and the PIN kept secret --------------------------------------

@@ -207,6 +207,7 @@ def cmd_statut(ctx: Context, args: argparse.Namespace) -> int:
                     "non_apres": info.not_after.isoformat(),
                     "jours_restants": plan.days_left,
                     "statut": status,
+                    "revocation": _revocation(status, reasons),
                     "motifs": reasons,
                     "date_limite_commande": plan.order_by.isoformat(),
                     "rupture_previsible_jours": plan.predicted_gap_days,
@@ -225,6 +226,16 @@ def cmd_statut(ctx: Context, args: argparse.Namespace) -> int:
     if not entries:
         return 1
     return {VALID: 0, INVALID: 1, UNDETERMINED: 2}[worst]
+
+
+def _revocation(status: str, reasons: list[dict[str, Any]]) -> str:
+    """What is known of revocation: "revoque", "non_revoque" or "inconnue"."""
+    codes = {reason["code"] for reason in reasons}
+    if "revoque" in codes:
+        return "revoque"
+    if status == VALID:
+        return "non_revoque"
+    return "inconnue"
 
 
 def _worse(a: str, b: str) -> str:
@@ -254,6 +265,12 @@ def _write_status(ctx: Context, entry: dict[str, Any], margin: int) -> None:
         out.write(f"  EXPIRÉ depuis le {expiry}\n")
     label = {VALID: "valide", INVALID: "invalide", UNDETERMINED: "indéterminé"}[entry["statut"]]
     out.write(f"  état : {label}\n")
+    revocation = {
+        "revoque": "RÉVOQUÉE",
+        "non_revoque": "non révoquée",
+        "inconnue": "inconnue (liste de révocation indisponible ou certificat invalide)",
+    }[entry["revocation"]]
+    out.write(f"  révocation : {revocation}\n")
     for reason in entry["motifs"]:
         out.write(f"    - {reason['message']}\n")
     order_by = _french_day(entry["date_limite_commande"])
