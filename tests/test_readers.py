@@ -10,7 +10,6 @@ import os
 
 import pytest
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from cartes import readers
 from cartes.cli.main import main
@@ -44,26 +43,11 @@ def hsm(tmp_path, monkeypatch, test_pki):
 
 @pytest.fixture
 def trust_files(test_pki, tmp_path):
-    """Anchors, intermediates and CRLs of the three families, and a settings file that
-    names them by kind."""
-    folder = tmp_path / "confiance"
-    folder.mkdir()
-    kinds = {"agent": "agent_card", "expert": "expert_card", "avocat": "rpva_key"}
-    lines = ["[trust]"]
-    intermediates, crls = [], []
-    for name, family in test_pki.families.items():
-        root = folder / f"{name}.pem"
-        root.write_bytes(family.root.certificate.public_bytes(Encoding.PEM))
-        lines.append(f'{kinds[name]} = ["{root}"]')
-        issuing = folder / f"{name}-emettrice.pem"
-        issuing.write_bytes(family.issuing.certificate.public_bytes(Encoding.PEM))
-        intermediates.append(str(issuing))
-        for crl_name in (name, f"{name}_racine"):
-            path = folder / f"{crl_name}.crl"
-            path.write_bytes(test_pki.crls[crl_name].public_bytes(Encoding.DER))
-            crls.append(str(path))
-    lines.append(f"intermediates = {json.dumps(intermediates)}")
-    lines.append(f"crls = {json.dumps(crls)}")
+    """A settings file naming the anchors, intermediates and CRLs of the three families by
+    kind, and the SoftHSM2 module."""
+    from fixtures.demo import trust_settings
+
+    lines = trust_settings(test_pki, tmp_path / "confiance")
     lines.append(f'crl_cache_dir = "{tmp_path / "lcr"}"')
     lines.append(f'[readers]\nmodules = ["{SOFTHSM_MODULE}"]')
     config = tmp_path / "cartes.toml"

@@ -63,6 +63,18 @@ def _scan(ctx: Context, args: argparse.Namespace) -> ScanReport | None:
     return report
 
 
+def _scan_and_trust(ctx: Context, args: argparse.Namespace) -> tuple[ScanReport, Any] | int:
+    """The scan and the validator, or the exit code of what prevented them."""
+    report = _scan(ctx, args)
+    if report is None:
+        return 1
+    try:
+        return report, build_validator(ctx, args)
+    except PkiError as exc:
+        ctx.err.write(messages.pki_text(exc.code, exc.params) + "\n")
+        return 3
+
+
 def _exit(report: ScanReport) -> int:
     return 1 if report.problems and not report.tokens else 0
 
@@ -157,14 +169,10 @@ KIND_NAMES = {
 
 def cmd_statut(ctx: Context, args: argparse.Namespace) -> int:
     """Validity, revocation and the renewal order-by date of the key(s) plugged in."""
-    report = _scan(ctx, args)
-    if report is None:
-        return 1
-    try:
-        validator = build_validator(ctx, args)
-    except PkiError as exc:
-        ctx.err.write(messages.pki_text(exc.code, exc.params) + "\n")
-        return 3
+    prepared = _scan_and_trust(ctx, args)
+    if isinstance(prepared, int):
+        return prepared
+    report, validator = prepared
     at = args.date or ctx.now()
     today = paris_today(at)
     renewal = ctx.settings.renewal
@@ -409,14 +417,10 @@ def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
     from inventaire.errors import InventaireError
     from inventaire.vocabulary import STATE_TOKENS, parse_token
 
-    report = _scan(ctx, args)
-    if report is None:
-        return 1
-    try:
-        validator = build_validator(ctx, args)
-    except PkiError as exc:
-        ctx.err.write(messages.pki_text(exc.code, exc.params) + "\n")
-        return 3
+    prepared = _scan_and_trust(ctx, args)
+    if isinstance(prepared, int):
+        return prepared
+    report, validator = prepared
     state = parse_token("etat", args.etat, STATE_TOKENS)
     engine = ctx.ready_engine()
     at = ctx.now()
