@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pki.errors import UnreadableCertificate
@@ -17,6 +17,9 @@ AUTHENTICATION = "authentification"
 SIGNATURE = "signature"
 
 _PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+# What cryptography raises for bytes that are not a certificate: InvalidVersion (an
+# unknown X.509 version number) is not a ValueError.
+_NOT_A_CERTIFICATE = (ValueError, x509.InvalidVersion)
 _PEM_PKCS7 = b"-----BEGIN PKCS7-----"
 
 
@@ -33,7 +36,7 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
             return x509.load_pem_x509_certificates(data)
         if _PEM_PKCS7 in data:
             return list(pkcs7.load_pem_pkcs7_certificates(data))
-    except ValueError as exc:
+    except _NOT_A_CERTIFICATE as exc:
         raise UnreadableCertificate("pem_invalide", detail=str(exc)) from None
     for loader in (_der_certificate, _der_pkcs7, _pkcs12):
         found = loader(data)
@@ -47,14 +50,14 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 def _der_certificate(data: bytes) -> list[x509.Certificate]:
     try:
         return [x509.load_der_x509_certificate(data)]
-    except ValueError:
+    except _NOT_A_CERTIFICATE:
         return []
 
 
 def _der_pkcs7(data: bytes) -> list[x509.Certificate]:
     try:
         return list(pkcs7.load_der_pkcs7_certificates(data))
-    except ValueError:
+    except _NOT_A_CERTIFICATE:
         return []
 
 
@@ -62,7 +65,7 @@ def _pkcs12(data: bytes) -> list[x509.Certificate]:
     for password in (None, b""):
         try:
             bundle = pkcs12.load_pkcs12(data, password)
-        except (ValueError, TypeError):
+        except (*_NOT_A_CERTIFICATE, TypeError):
             continue
         found = [bundle.cert.certificate] if bundle.cert else []
         return found + [extra.certificate for extra in bundle.additional_certs]
@@ -199,8 +202,6 @@ def _policies(certificate: x509.Certificate) -> tuple[str, ...]:
 
 def fingerprint(certificate: x509.Certificate) -> str:
     """SHA-256 of the DER encoding, lower-case hexadecimal."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     return hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
 
 

@@ -107,3 +107,20 @@ def test_cli_never_shows_a_traceback(samples, test_pki, tmp_path_factory, positi
     )
     assert code in (0, 1, 2, 3)
     assert "Traceback" not in err.getvalue()
+
+
+def test_unknown_x509_version_is_an_unreadable_certificate(samples):
+    """Found by the property above: a version byte of 1 made cryptography raise
+    InvalidVersion, which is not a ValueError."""
+    body = bytearray(base64.b64decode(b"".join(samples["pem"].splitlines()[1:-1])))
+    version = body.index(b"\xa0\x03\x02\x01\x02") + 4
+    body[version] = 0x05
+    pem = (
+        b"-----BEGIN CERTIFICATE-----\n"
+        + base64.encodebytes(bytes(body))
+        + b"-----END CERTIFICATE-----\n"
+    )
+    with pytest.raises(PkiError):
+        load_certificates(pem)
+    with pytest.raises(PkiError):
+        load_certificates(bytes(body))
