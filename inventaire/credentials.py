@@ -22,7 +22,7 @@ from inventaire.models import (
     OperatorRole,
 )
 from inventaire.operators import check_role
-from inventaire.vocabulary import fold
+from inventaire.vocabulary import holder_search_text
 
 
 def create_holder(
@@ -50,7 +50,7 @@ def create_holder(
         role=role,
         organisation_id=organisation_id,
         active=True,
-        search_text=fold(f"{last_name} {first_name} {email}"),
+        search_text=holder_search_text(last_name, first_name, email),
         created_at=now,
         updated_at=now,
     )

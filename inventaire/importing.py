@@ -52,7 +52,7 @@ from inventaire.vocabulary import (
     MODEL_TOKENS,
     ROLE_TOKENS,
     STATE_TOKENS,
-    fold,
+    holder_search_text,
     parse_date,
     parse_token,
     token_key,
@@ -585,7 +585,7 @@ class Importer:
             "role": row.role.value,
             "organisation_id": row.organisation_id,
             "active": True,
-            "search_text": fold(f"{row.last_name} {row.first_name} {row.email}"),
+            "search_text": holder_search_text(row.last_name, row.first_name, row.email),
             "updated_at": self.now,
         }
 
@@ -654,15 +654,16 @@ class Importer:
             self.report.credentials_updated += 1
         if transition:
             target = row.state
-            state_changes: dict[str, Any] = {"state": target.value}
-            if target is CredentialState.RECEIVED and after_fields["received_on"] is None:
-                state_changes["received_on"] = self.today
-            if (
-                target is CredentialState.ACTIVE
-                and source is CredentialState.RECEIVED
-                and after_fields["handed_over_on"] is None
-            ):
-                state_changes["handed_over_on"] = self.today
+            state_changes: dict[str, Any] = {
+                "state": target.value,
+                **lifecycle.implied_dates(
+                    source,
+                    target,
+                    received_on=after_fields["received_on"],
+                    handed_over_on=after_fields["handed_over_on"],
+                    today=self.today,
+                ),
+            }
             current = {**after_fields, "version": existing["version"] + bool(changes)}
             self._apply(current, state_changes)
             self.journal.record(

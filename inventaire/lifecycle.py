@@ -65,14 +65,36 @@ def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day else None
 
 
+def implied_dates(
+    source: CredentialState,
+    target: CredentialState,
+    *,
+    received_on: dt.date | None,
+    handed_over_on: dt.date | None,
+    today: dt.date,
+) -> dict[str, dt.date]:
+    """The dates a move from ``source`` to ``target`` records, when not known yet: the
+    day of receipt at the IT service, the day of handover to the holder."""
+    dates: dict[str, dt.date] = {}
+    if target is S.RECEIVED and received_on is None:
+        dates["received_on"] = today
+    if target is S.ACTIVE and source is S.RECEIVED and handed_over_on is None:
+        dates["handed_over_on"] = today
+    return dates
+
+
 def apply_state(credential: Credential, target: CredentialState, today: dt.date) -> None:
-    """Set the new state and the date it implies, without any check (callers check)."""
-    source = credential.state
+    """Set the new state and the dates it implies, without any check (callers check)."""
+    dates = implied_dates(
+        credential.state,
+        target,
+        received_on=credential.received_on,
+        handed_over_on=credential.handed_over_on,
+        today=today,
+    )
     credential.state = target
-    if target is S.RECEIVED and credential.received_on is None:
-        credential.received_on = today
-    if target is S.ACTIVE and source is S.RECEIVED and credential.handed_over_on is None:
-        credential.handed_over_on = today
+    for name, day in dates.items():
+        setattr(credential, name, day)
 
 
 def transition(

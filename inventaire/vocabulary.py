@@ -95,6 +95,11 @@ def fold(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def holder_search_text(last_name: str, first_name: str, email: str) -> str:
+    """What the accent-insensitive search of holders looks into (``Holder.search_text``)."""
+    return fold(f"{last_name} {first_name} {email}")
+
+
 @functools.lru_cache(maxsize=4096)
 def token_key(text: str) -> str:
     """``fold`` with blanks, hyphens and apostrophes as underscores: 'Directeur de greffe'
