@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python benchmarks/listing.py
 	$(BIN)/python benchmarks/validation.py
 	$(BIN)/python benchmarks/scan.py
+	$(BIN)/python benchmarks/alerts.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) benchmarks/.cache .pytest_cache .ruff_cache .mypy_cache

@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,20 +44,29 @@ class Run:
     stdout: bytes
 
 
-def run(argv: list[str], env: dict[str, str]) -> Run:
+def run(argv: list[str], env: dict[str, str], timeout_s: float | None = None) -> Run:
     """Run a command to completion: its wall time, its own peak resident memory (from
-    ``wait4``), and what it printed."""
+    ``wait4``), and what it printed. With ``timeout_s``, the command is killed once that
+    much time has passed, so that a hang fails the benchmark instead of blocking it."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
+        killer = threading.Timer(timeout_s, process.kill) if timeout_s else None
+        if killer is not None:
+            killer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            if killer is not None:
+                killer.cancel()
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         if process.returncode != 0:
             sys.stderr.write(err.read().decode(errors="replace"))
-            raise SystemExit(f"échec de {' '.join(argv)} (code {process.returncode})")
+            killed = " (tué : délai dépassé)" if timeout_s and seconds >= timeout_s else ""
+            raise SystemExit(f"échec de {' '.join(argv)} (code {process.returncode}){killed}")
         return Run(seconds, usage.ru_maxrss / 1024, out.read())
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from inventaire.enums import CredentialKind, CredentialState, HolderRole, OperatorRole
+from inventaire.enums import (
+    AlertLevel,
+    CredentialKind,
+    CredentialState,
+    DigestState,
+    HolderRole,
+    OperatorRole,
+)
 from inventaire.errors import InventaireError
 
 STATE_LABELS = {
@@ -24,6 +31,18 @@ KIND_LABELS = {
     CredentialKind.EXPERT_CARD: "carte expert",
     CredentialKind.RPVA_KEY: "clé RPVA",
     CredentialKind.TEMPORARY_CARD: "carte temporaire",
+}
+LEVEL_LABELS = {
+    AlertLevel.TO_PLAN: "à prévoir",
+    AlertLevel.ORDER_NOW: "à commander",
+    AlertLevel.GAP: "rupture certaine",
+    AlertLevel.EXPIRED: "expiré",
+}
+DIGEST_STATE_LABELS = {
+    DigestState.PENDING: "en attente",
+    DigestState.SENDING: "en cours d'envoi",
+    DigestState.SENT: "envoyée",
+    DigestState.FAILED: "échec",
 }
 OPERATOR_ROLE_LABELS = {
     OperatorRole.READER: "lecteur",
@@ -87,6 +106,13 @@ MESSAGES: dict[str, str] = {
     "operateur_existe": "L'opérateur « {login} » existe déjà.",
     "organisation_existe": "Une organisation porte déjà le nom « {nom} ».",
     "import_rejete": "Import refusé : aucune ligne n'a été enregistrée.",
+    # Alerts
+    "alertes_non_coupees": "Les alertes du support n°{id} ne sont pas coupées.",
+    "envoi_en_cours": (
+        "Envoi impossible pour l'instant : {proprietaire} envoie déjà les alertes (jusqu'au "
+        "{jusqua} au moins). Rien n'a été envoyé ; réessayez plus tard."
+    ),
+    "dossier_inaccessible": "Impossible d'écrire dans le dossier {dossier} : {detail}.",
     # Files that cannot be read at all
     "fichier_absent": "Fichier introuvable : {fichier}",
     "fichier_binaire": "{fichier} n'est pas un fichier CSV (contenu binaire) ; formats acceptés : CSV, XLSX.",
@@ -120,6 +146,9 @@ MESSAGES: dict[str, str] = {
     "chainage_rompu": "entrée n°{seq} : chaînage rompu (entrée supprimée, déplacée ou insérée).",
     "empreinte_incorrecte": "entrée n°{seq} : contenu modifié (l'empreinte ne correspond plus).",
     "fin_tronquee": "les dernières entrées ont disparu à partir du n°{seq} (journal tronqué).",
+    "ancre_absente": "l'entrée n°{seq} notée comme tête n'existe plus : le journal a été tronqué ou réécrit.",
+    "ancre_modifiee": "l'entrée n°{seq} n'a plus l'empreinte notée ({empreinte}) : elle, ou une entrée antérieure, a été réécrite.",
+    "tete_invalide": "Tête invalide : « {valeur} ». Attendu SEQ:EMPREINTE : le numéro d'une entrée, deux-points, puis son empreinte SHA-256 (64 caractères hexadécimaux), telle que « cartes service » la note dans ses journaux (événement journal.tete).",
 }
 
 ROW_CODE_ALIASES = {
@@ -234,6 +263,7 @@ PKI_MESSAGES: dict[str, str] = {
     "format_inconnu": "aucun certificat reconnu (formats acceptés : PEM, DER, P7B, P12 sans mot de passe).",
     "pkcs12_protege": "fichier PKCS#12 protégé par un mot de passe : exportez le certificat seul (.cer ou .pem).",
     "extension_invalide": "certificat mal formé (extension illisible).",
+    "nom_illisible": "certificat mal formé (nom du titulaire ou de l'émetteur illisible).",
     "lcr_illisible": "liste de révocation illisible.",
     "lcr_fichier_illisible": "liste de révocation {fichier} illisible ({detail}).",
     "confiance_invalide": "ancres de confiance invalides.",

@@ -8,28 +8,68 @@ configuration folder (it may be absent). Nested values use ``__`` in variable na
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cartes import locations
+from inventaire.enums import CredentialKind
 
 
 class SmtpSettings(BaseModel):
+    """The mail server the alerts go through. The password comes from ``password``
+    (``CARTES_SMTP__PASSWORD``) or from ``password_file``; it is never shown or logged."""
+
     model_config = ConfigDict(extra="forbid")
 
     host: str = "localhost"
     port: int = Field(default=25, ge=1, le=65535)
-    starttls: bool = False
+    # "tls": implicit TLS (port 465); "starttls": plain connection upgraded (port 587).
+    security: Literal["none", "starttls", "tls"] = "none"
     user: str | None = None
     password: SecretStr | None = None
+    password_file: Path | None = None
     sender: str = "cartes@localhost"
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "starttls" in data:
+            raise ValueError(
+                'smtp.starttls n\'existe plus : écrivez security = "starttls" (ou "tls", ou "none")'
+            )
+        return data
+
+    def secret(self) -> str | None:
+        """The password, read from the settings or from ``password_file`` at the moment
+        it is needed (``SettingsError`` if the file cannot be read)."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            detail = getattr(exc, "strerror", None) or "contenu illisible"
+            raise SettingsError(
+                f"Fichier du mot de passe SMTP illisible : {self.password_file} ({detail})"
+            ) from None
 
 
 class RenewalSettings(BaseModel):
@@ -42,6 +82,15 @@ class RenewalSettings(BaseModel):
     expert_card_days: int = Field(default=30, ge=0)
     temporary_card_days: int = Field(default=15, ge=0)
     safety_margin_days: int = Field(default=15, ge=0)
+
+    def lead_days(self) -> dict[CredentialKind, int]:
+        """The lead time of each kind of credential, in days."""
+        return {
+            CredentialKind.AGENT_CARD: self.agent_card_days,
+            CredentialKind.EXPERT_CARD: self.expert_card_days,
+            CredentialKind.RPVA_KEY: self.rpva_key_days,
+            CredentialKind.TEMPORARY_CARD: self.temporary_card_days,
+        }
 
 
 class TrustSettings(BaseModel):
@@ -76,6 +125,87 @@ class ReaderSettings(BaseModel):
     softhsm2_conf: Path | None = None
 
 
+class KindAddresses(BaseModel):
+    """E-mail addresses per kind of credential."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_card: list[str] = Field(default_factory=list)
+    expert_card: list[str] = Field(default_factory=list)
+    rpva_key: list[str] = Field(default_factory=list)
+    temporary_card: list[str] = Field(default_factory=list)
+
+
+class KindInstructions(BaseModel):
+    """What a holder must do to renew, per kind of credential: a sentence of the e-mail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_card: str = (
+        "Contactez le SAR de la cour d'appel pour commander votre nouvelle carte agent."
+    )
+    expert_card: str = (
+        "Commandez le renouvellement de votre carte auprès de CertEurope, puis prévenez "
+        "la compagnie des experts."
+    )
+    rpva_key: str = (
+        "Commandez le renouvellement de votre clé RPVA auprès de votre ordre (comptez "
+        "environ 45 jours de délai)."
+    )
+    temporary_card: str = "Contactez le greffe qui suit votre procédure."
+
+
+class AlertSettings(BaseModel):
+    """When renewal alerts are due (offsets in days) and who gets a copy (DESIGN §4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # a_prevoir: this many days before the order-by date.
+    to_plan_days: int = Field(default=30, ge=1, le=365)
+    # expire: after expiry, every so many days, so many times.
+    expired_every_days: int = Field(default=7, ge=1, le=365)
+    expired_times: int = Field(default=8, ge=0, le=100)
+    # A digest left "sending" by a crash is sent again after this many seconds.
+    resend_after_s: float = Field(default=900.0, gt=0)
+    # Backoff after a temporary failure: first delay, doubled at each attempt, capped.
+    retry_first_s: float = Field(default=60.0, gt=0)
+    retry_max_s: float = Field(default=3600.0, gt=0)
+    copies: KindAddresses = Field(default_factory=KindAddresses)
+    instructions: KindInstructions = Field(default_factory=KindInstructions)
+
+
+class ServiceSettings(BaseModel):
+    """The backing service (``cartes service``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Time of the daily cycle, Europe/Paris, HH:MM.
+    daily_at: str = "06:30"
+    # The lease that keeps a second instance from sending, renewed while running.
+    lease_s: float = Field(default=120.0, ge=2, le=3600)
+    # How often the service looks for digests due again (retries after a failure).
+    poll_s: float = Field(default=60.0, gt=0, le=3600)
+    # Stored certificates whose last validation is older than this are validated again.
+    revalidate_after_h: float = Field(default=24.0, gt=0)
+
+    @field_validator("daily_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        parse_daily_at(value)
+        return value
+
+
+def parse_daily_at(value: str) -> dt.time:
+    """``HH:MM`` (24 h) as a time; ``ValueError`` with a French message otherwise."""
+    try:
+        hours, minutes = value.strip().split(":")
+        if len(minutes) != 2 or not hours.isdigit() or not minutes.isdigit():
+            raise ValueError(value)
+        return dt.time(int(hours), int(minutes))
+    except ValueError:
+        raise ValueError(f"heure invalide « {value} » : HH:MM attendu, par exemple 06:30") from None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CARTES_", env_nested_delimiter="__", extra="forbid"
@@ -89,6 +219,8 @@ class Settings(BaseSettings):
     renewal: RenewalSettings = Field(default_factory=RenewalSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
     readers: ReaderSettings = Field(default_factory=ReaderSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -163,6 +295,8 @@ def _french(error: Any) -> str:
         "greater_than_equal": "valeur trop petite",
         "less_than_equal": "valeur trop grande",
         "string_type": "texte attendu",
+        "literal_error": "valeur non prévue ({})".format(error.get("ctx", {}).get("expected", "")),
+        "value_error": str(error.get("ctx", {}).get("error", "valeur invalide")),
     }.get(kind, "valeur invalide")
 
 

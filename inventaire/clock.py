@@ -50,3 +50,11 @@ def paris_today(instant: dt.datetime) -> dt.date:
 def to_db(instant: dt.datetime) -> dt.datetime:
     """The naive UTC datetime stored in the database for an aware ``instant``."""
     return instant.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def from_db(instant: dt.datetime) -> dt.datetime:
+    """The aware UTC instant of a datetime read from the database: SQLite gives back the
+    naive UTC it stores, PostgreSQL an aware instant in the session's time zone."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=dt.UTC)
+    return instant.astimezone(dt.UTC)

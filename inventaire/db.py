@@ -92,15 +92,33 @@ def write_session(engine: Engine) -> Iterator[Session]:
         write_engine = engine.execution_options(cartes_write=True)
         with Session(write_engine, expire_on_commit=False) as session:
             try:
-                if engine.dialect.name == "postgresql":
-                    session.execute(sa.text("SELECT seq FROM journal_head WHERE id = 1 FOR UPDATE"))
-                else:
-                    session.connection()  # BEGIN IMMEDIATE now, not at the first write
+                _take_write_lock(session)
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+
+def _take_write_lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT seq FROM journal_head WHERE id = 1 FOR UPDATE"))
+    else:
+        session.connection()  # BEGIN IMMEDIATE now, not at the first write
+
+
+@contextlib.contextmanager
+def dry_run_session(engine: Engine) -> Iterator[Session]:
+    """A unit of work that is always rolled back: to see what a change would do (a
+    preview) with the very code that does it, and keep nothing."""
+    with translate_errors():
+        write_engine = engine.execution_options(cartes_write=True)
+        with Session(write_engine, expire_on_commit=False) as session:
+            try:
+                _take_write_lock(session)
+                yield session
+            finally:
+                session.rollback()
 
 
 @contextlib.contextmanager

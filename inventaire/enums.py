@@ -59,3 +59,21 @@ class OperatorRole(StrEnum):
 class CertificateRole(StrEnum):
     AUTHENTICATION = "AUTHENTICATION"
     SIGNATURE = "SIGNATURE"
+
+
+class AlertLevel(StrEnum):
+    """How urgent a renewal alert is (DESIGN §4), from the least to the most."""
+
+    TO_PLAN = "TO_PLAN"  # the order-by date is near
+    ORDER_NOW = "ORDER_NOW"  # the order-by date is reached
+    GAP = "GAP"  # a gap is now certain and nothing is ordered
+    EXPIRED = "EXPIRED"  # expired, repeated weekly for a while
+
+
+class DigestState(StrEnum):
+    """Where an e-mail digest of the outbox stands; its alerts share its state."""
+
+    PENDING = "PENDING"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"

@@ -109,9 +109,7 @@ class JournalWriter:
         self.session = session
         self.operator = operator
         self.now = now
-        row = session.execute(sa.select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one()
-        self._seq: int = row.seq
-        self._hash: str = row.hash
+        self._seq, self._hash = head(session)
         self._pending: list[dict[str, Any]] = []
 
     def record(
@@ -235,10 +233,39 @@ def verify(session: Session, *, batch: int = 10_000) -> Verification:
         expected_prev = row.hash
         expected_seq += 1
         checked += 1
-    head = session.execute(sa.select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one()
-    if head.seq != checked or head.hash != expected_prev:
+    head_seq, head_hash = head(session)
+    if head_seq != checked or head_hash != expected_prev:
         return Verification(checked, "fin_tronquee", checked + 1)
     return Verification(checked)
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The sequence number and hash of the last entry (0 and the genesis hash when the
+    journal is empty), as the ``journal_head`` row records them."""
+    row = session.execute(sa.select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one()
+    return row.seq, row.hash
+
+
+def check_anchor(session: Session, seq: int, hash: str) -> str | None:
+    """Whether entry ``seq`` still has the hash noted earlier (say, by the backing service
+    in its log): None if so, else a problem code.
+
+    ``verify`` cannot see a journal rewritten from some entry on with its chain and head
+    recomputed; a hash noted outside the database can. Problems: ``ancre_absente`` (entry
+    ``seq`` is gone: the journal was truncated), ``ancre_modifiee`` (entry ``seq`` has
+    another hash: it, or an entry before it, was rewritten). The head of an empty journal
+    (0 and the genesis hash) is a valid anchor that proves nothing.
+    """
+    if seq == 0:
+        return None if hash.lower() == GENESIS_HASH else "ancre_modifiee"
+    found = session.execute(
+        sa.select(_entries.c.hash).where(_entries.c.seq == seq)
+    ).scalar_one_or_none()
+    if found is None:
+        return "ancre_absente"
+    if found != hash.lower():
+        return "ancre_modifiee"
+    return None
 
 
 def _stream(session: Session, batch: int) -> Iterator[Any]:

@@ -14,10 +14,12 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from inventaire.enums import (
+    AlertLevel,
     CardModel,
     CertificateRole,
     CredentialKind,
     CredentialState,
+    DigestState,
     HolderRole,
     OperatorRole,
     OrganisationType,
@@ -136,7 +138,8 @@ class Credential(SQLModel, table=True):
     holder_id: int = Field(foreign_key="holder.id", index=True)
     state: CredentialState = Field(sa_column=_enum(CredentialState, nullable=False))
     emergency: bool = False
-    replaces_id: int | None = Field(default=None, foreign_key="credential.id")
+    # Indexed: the renewal plan looks up, for every credential, what replaces it.
+    replaces_id: int | None = Field(default=None, foreign_key="credential.id", index=True)
     requested_on: dt.date | None = None
     received_on: dt.date | None = None
     handed_over_on: dt.date | None = None
@@ -202,6 +205,105 @@ class JournalHead(SQLModel, table=True):
     id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False))
     seq: int
     hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+
+
+class AlertMute(SQLModel, table=True):
+    """A credential whose renewal alerts an operator has silenced, and why."""
+
+    __tablename__ = "alert_mute"
+
+    credential_id: int = Field(foreign_key="credential.id", primary_key=True)
+    reason: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    operator: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    muted_at: dt.datetime
+
+
+class Digest(SQLModel, table=True):
+    """One e-mail of the outbox: every due alert of one recipient, sent together.
+
+    Its Message-ID is fixed when it is created, so that a digest sent again after a crash
+    (at-least-once delivery) carries the same one and mail clients can fold the copies.
+    """
+
+    __tablename__ = "digest"
+    # The sender picks the next due digest; the planner finds a recipient's open one.
+    __table_args__ = (
+        sa.Index("ix_digest_state_next_attempt_at", "state", "next_attempt_at"),
+        sa.Index("ix_digest_recipient_state", "recipient", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(sa_column=sa.Column(sa.String(254), nullable=False))
+    state: DigestState = Field(sa_column=_enum(DigestState, nullable=False))
+    message_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(200), nullable=True, unique=True)
+    )
+    attempts: int = 0
+    # A pending digest is not tried before this instant (backoff after a failure).
+    next_attempt_at: dt.datetime
+    # When a sender took it: a digest still "sending" long after was lost in a crash.
+    claimed_at: dt.datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: dt.datetime
+    sent_at: dt.datetime | None = None
+
+
+class Alert(SQLModel, table=True):
+    """One due renewal alert for one recipient: a line of a digest.
+
+    The unique constraint is what makes an alert go out at most once per credential,
+    level, recipient and occurrence (the weekly reminders after expiry are occurrences
+    0, 1, 2...), whoever plans it and however often.
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (sa.UniqueConstraint("credential_id", "level", "recipient", "occurrence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    credential_id: int = Field(foreign_key="credential.id")
+    level: AlertLevel = Field(sa_column=_enum(AlertLevel, nullable=False))
+    recipient: str = Field(sa_column=sa.Column(sa.String(254), nullable=False))
+    occurrence: int = 0
+    due_on: dt.date  # the day it was planned
+    # Set in the transaction that plans the alert; its digest tells its state.
+    digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
+    created_at: dt.datetime
+
+
+class ServiceLease(SQLModel, table=True):
+    """Who may send: one row per lease, held by one process at a time until it expires.
+
+    A second ``cartes service``, on this machine or another one sharing the database,
+    finds the lease held and waits; the holder renews it while it runs.
+    """
+
+    __tablename__ = "service_lease"
+
+    name: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    owner: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    host: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    pid: int
+    acquired_at: dt.datetime
+    expires_at: dt.datetime
+
+
+class ServiceRun(SQLModel, table=True):
+    """One cycle of the backing service (or of ``cartes alertes envoyer``): when, what it
+    did, and the journal head it saw, so that a rewritten journal can be caught later."""
+
+    __tablename__ = "service_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    started_at: dt.datetime = Field(index=True)
+    finished_at: dt.datetime | None = None
+    ok: bool = False
+    # What the run did, as JSON (counts of planned, sent, failed...): for the dashboard.
+    summary: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    journal_seq: int | None = None
+    journal_hash: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), nullable=True)
+    )
 
 
 GENESIS_HASH = "0" * 64

@@ -14,9 +14,11 @@ from enum import StrEnum
 from typing import TypeVar
 
 from inventaire.enums import (
+    AlertLevel,
     CardModel,
     CredentialKind,
     CredentialState,
+    DigestState,
     HolderRole,
     OperatorRole,
     OrganisationType,
@@ -79,6 +81,19 @@ ORGANISATION_TYPE_TOKENS: dict[str, OrganisationType] = {
     "compagnie_experts": OrganisationType.EXPERTS,
     "service_informatique": OrganisationType.IT_SERVICE,
     "autre": OrganisationType.OTHER,
+}
+
+ALERT_LEVEL_TOKENS: dict[str, AlertLevel] = {
+    "a_prevoir": AlertLevel.TO_PLAN,
+    "a_commander": AlertLevel.ORDER_NOW,
+    "rupture": AlertLevel.GAP,
+    "expire": AlertLevel.EXPIRED,
+}
+DIGEST_STATE_TOKENS: dict[str, DigestState] = {
+    "en_attente": DigestState.PENDING,
+    "envoi": DigestState.SENDING,
+    "envoyee": DigestState.SENT,
+    "echec": DigestState.FAILED,
 }
 
 E = TypeVar("E", bound=StrEnum)

@@ -33,18 +33,33 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
         raise UnreadableCertificate("fichier_vide")
     try:
         if _PEM_CERTIFICATE in data:
-            return x509.load_pem_x509_certificates(data)
+            return _names_readable(x509.load_pem_x509_certificates(data))
         if _PEM_PKCS7 in data:
-            return list(pkcs7.load_pem_pkcs7_certificates(data))
+            return _names_readable(list(pkcs7.load_pem_pkcs7_certificates(data)))
     except _NOT_A_CERTIFICATE as exc:
         raise UnreadableCertificate("pem_invalide", detail=str(exc)) from None
     for loader in (_der_certificate, _der_pkcs7, _pkcs12):
         found = loader(data)
         if found:
-            return found
+            return _names_readable(found)
     if data[:1] == b"\x30" and _looks_like_pkcs12(data):
         raise UnreadableCertificate("pkcs12_protege")
     raise UnreadableCertificate("format_inconnu")
+
+
+def _names_readable(certificates: list[x509.Certificate]) -> list[x509.Certificate]:
+    """``certificates``, once their subject and issuer names are known to parse.
+
+    cryptography parses names on first use: a certificate whose issuer is not valid DER
+    loads, then fails wherever the name is read. Such a certificate is unreadable.
+    """
+    for certificate in certificates:
+        try:
+            certificate.subject  # noqa: B018  (parsing is the point)
+            certificate.issuer  # noqa: B018
+        except ValueError:
+            raise UnreadableCertificate("nom_illisible") from None
+    return certificates
 
 
 def _der_certificate(data: bytes) -> list[x509.Certificate]:

@@ -204,3 +204,9 @@ def run_cartes(
 
 
 from tests.pki_support import pki_server, test_pki  # noqa: E402, F401  (session fixtures)
+from tests.smtp_support import (  # noqa: E402, F401  (SMTP servers on loopback)
+    smtp_certificates,
+    smtp_implicit_tls_server,
+    smtp_server,
+    smtp_tls_server,
+)

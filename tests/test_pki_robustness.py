@@ -124,3 +124,43 @@ def test_unknown_x509_version_is_an_unreadable_certificate(samples):
         load_certificates(pem)
     with pytest.raises(PkiError):
         load_certificates(bytes(body))
+
+
+# The certificate the property above found: a test holder certificate whose issuer has
+# four bytes replaced (position 76, by 00 00 00 80), so that one attribute's OID is invalid.
+BROKEN_ISSUER = base64.b64decode(
+    "MIIE1jCCA76gAwIBAgIUJplRSgMVOm6Zrww30GoIfHi+11cwDQYJKoZIhvcNAQELBQAwWjELMAkGA1UEBhMCRlIx"
+    "KDAmBgNVBAoMHwAAAIBzdMOocmUgZGUgbGEgSnVzdGljZSAoVEVTVCkxITAfBgNVBAMMGEFDIEFnZW50cyBKdXN0"
+    "aWNlIChURVNUKTAeFw0yNTExMjYwOTMwMDBaFw0yODExMjYwOTMwMDBaMIG3MQswCQYDVQQGEwJGUjElMCMGA1UE"
+    "CgwcVHJpYnVuYWwganVkaWNpYWlyZSBkJ0FuZ2VyczEaMBgGA1UEAwwRSMOpbMOobmUgTGVmw6h2cmUxETAPBgNV"
+    "BCoMCEjDqWzDqG5lMREwDwYDVQQEDAhMZWbDqHZyZTETMBEGA1UEBRMKQUdULTAwMDAwMTEqMCgGCSqGSIb3DQEJ"
+    "ARYbaGVsZW5lLmxlZmV2cmVAanVzdGljZS50ZXN0MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAt7no"
+    "YrhE8h/aBFn4URZzcAODzUsLNO9UhyYT+vCWMJy7/YfHWbRnofFLJ5CYjk/KUIjTzSI02mXg3gWZ499flR64gmNb"
+    "nk3wfKQvyxuL4QRjp8IlxCW4y5S1r2hyGX3gxBnG741/EdJEfGLvAqaA6nBZutNyyno/mif4icvnykqNAjenBPWs"
+    "7mGx0ktD7Sd1Lk50pHF+hsiRfyvRlKDVgqcfoHxFhk2CvVtQJ8NjqzQGchLnBQajHtgcAkK7juYbzonTjTmmMalW"
+    "2RlgwW6BiCMNHwaNa/w9gvIh6XlXkr8vDmxNe4I5bIAKogDhii3xXCbHPrFfytu+DTVd2cG4TQIDAQABo4IBNDCC"
+    "ATAwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCBaAwHQYDVR0lBBYwFAYIKwYBBQUHAwIGCCsGAQUFBwMEMBMG"
+    "A1UdIAQMMAowCAYGiDeBegEBMCYGA1UdEQQfMB2BG2hlbGVuZS5sZWZldnJlQGp1c3RpY2UudGVzdDA1BgNVHR8E"
+    "LjAsMCqgKKAmhiRodHRwOi8vMTI3LjAuMC4xOjM1NjIzL2NybC9hZ2VudC5jcmwwPQYIKwYBBQUHAQEEMTAvMC0G"
+    "CCsGAQUFBzABhiFodHRwOi8vMTI3LjAuMC4xOjM1NjIzL29jc3AvYWdlbnQwHQYDVR0OBBYEFKEtfonFtP3LluD3"
+    "npqNFMCCbQlZMB8GA1UdIwQYMBaAFGhnrNsS6P6QRVjseCwYib8grUKvMA0GCSqGSIb3DQEBCwUAA4IBAQADXMSj"
+    "Ui2MDVIHK/IBzKjem/yIXj8r4LLjG3bQwtAXgX5LzWiJllHbu5BSH0TdV4lsfLyc+eYh/mQL/i1MZ931Hggu16SV"
+    "IPDxSTH+xY7iR+E9sosjiaamTHn0korAQCQiRtzq+MXljMOp981PkkidFsWYKd3VdXltcwElPUEfOtn7nzD9HCOn"
+    "JL9CU9rTj3tt3ulOsAQ6fYQzOe01/ZP0J36qaeeyaZ+FcK1nTa0eNRa2CY/tUDEg3JTau9x01limyxJuv6+P8EOQ"
+    "l1Y7mCiLwr5srkbVmLV9R+ZS6diCy7T17fjds8sbEAquru2Af6p3/kET+F7H02i41e83h/se"
+)
+
+
+def test_unreadable_issuer_name_is_an_unreadable_certificate(test_pki, tmp_path):
+    """Found by the property above: names are parsed lazily, so a certificate whose issuer
+    name is not valid DER loaded fine and crashed the validation later."""
+    with pytest.raises(PkiError):
+        load_certificates(BROKEN_ISSUER)
+    path = tmp_path / "carte.der"
+    path.write_bytes(BROKEN_ISSUER)
+    root = tmp_path / "racine.pem"
+    root.write_bytes(test_pki.families["agent"].root.certificate.public_bytes(Encoding.PEM))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["valider", str(path), "--ancre", str(root), "--format", "json"], out=out, err=err)
+    assert code == 3
+    assert "illisible" in out.getvalue()

@@ -72,16 +72,42 @@ def cmd_journal(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_journal_verifier(ctx: Context, _args: argparse.Namespace) -> int:
+def parse_head(text: str) -> tuple[int, str] | None:
+    """``SEQ:EMPREINTE`` as a sequence number and a lower-case SHA-256 hex digest."""
+    seq, _, digest = text.strip().partition(":")
+    digest = digest.strip().lower()
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return None
+    return int(seq), digest
+
+
+def cmd_journal_verifier(ctx: Context, args: argparse.Namespace) -> int:
+    anchor = None
+    if getattr(args, "tete", None) is not None:
+        anchor = parse_head(args.tete)
+        if anchor is None:
+            ctx.err.write(messages.text("tete_invalide", {"valeur": args.tete}) + "\n")
+            return 2
     engine = ctx.ready_engine()
     with db.read_session(engine) as session:
         result = journal.verify(session)
-    if result.intact:
-        ctx.out.write(f"Journal intact : {result.checked} entrées vérifiées.\n")
-        return 0
-    ctx.err.write(
-        "Journal altéré : "
-        + messages.text(result.problem or "", {"seq": result.seq})
-        + f" ({result.checked} entrées correctes avant celle-ci).\n"
-    )
-    return 1
+        anchor_problem = journal.check_anchor(session, *anchor) if anchor else None
+    if not result.intact:
+        ctx.err.write(
+            "Journal altéré : "
+            + messages.text(result.problem or "", {"seq": result.seq})
+            + f" ({result.checked} entrées correctes avant celle-ci).\n"
+        )
+    if anchor is not None and anchor_problem is not None:
+        seq, digest = anchor
+        ctx.err.write(
+            "Journal altéré : "
+            + messages.text(anchor_problem, {"seq": seq, "empreinte": digest[:16] + "…"})
+            + "\n"
+        )
+    if not result.intact or anchor_problem is not None:
+        return 1
+    ctx.out.write(f"Journal intact : {result.checked} entrées vérifiées.\n")
+    if anchor is not None:
+        ctx.out.write(f"Tête notée retrouvée : l'entrée n°{anchor[0]} a toujours son empreinte.\n")
+    return 0

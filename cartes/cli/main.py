@@ -45,6 +45,9 @@ EPILOG = """exemples :
   cartes valider carte.pem --ancre racine.pem --crl emettrice.crl
   cartes lecteurs
   cartes statut
+  cartes plan --jours 90
+  cartes alertes apercu --dossier /tmp/alertes
+  cartes service
 """
 
 
@@ -191,6 +194,81 @@ def build_parser() -> Parser:
         description="vérifie le chaînage du journal (code 1 si altéré)",
     )
     verify.set_defaults(command="journal_cmd:cmd_journal_verifier")
+    verify.add_argument(
+        "--tete",
+        metavar="SEQ:EMPREINTE",
+        help="vérifie aussi que l'entrée SEQ est toujours là, avec cette empreinte "
+        "(tête notée par « cartes service »)",
+    )
+
+    sub = add(
+        "plan",
+        "plan_cmd:cmd_plan",
+        "plan de renouvellement : ce qu'il faut commander, les ruptures à venir",
+    )
+    sub.add_argument(
+        "--jours",
+        type=_positive,
+        default=60,
+        metavar="N",
+        help="date limite de commande dans les N jours (défaut : 60), retards compris",
+    )
+    sub.add_argument("--type", action="append", metavar="TYPE", help="type de support (répétable)")
+    sub.add_argument("--organisation", metavar="NOM", help="nom court ou complet")
+    sub.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    sub = add("alertes", "main:missing_subcommand", "alertes de renouvellement par courriel")
+    alert_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
+
+    def add_alert(name: str, command: str, help: str) -> argparse.ArgumentParser:
+        parser = alert_sub.add_parser(name, help=help, description=help)
+        parser.set_defaults(command=command)
+        return parser
+
+    sub = add_alert(
+        "apercu",
+        "alerts_cmd:cmd_apercu",
+        "ce qui serait envoyé (rien n'est enregistré ni envoyé)",
+    )
+    sub.add_argument(
+        "--date", type=_date, metavar="DATE", help="jour simulé (défaut : aujourd'hui)"
+    )
+    sub.add_argument(
+        "--dossier", type=Path, metavar="DOSSIER", help="écrit chaque courriel en fichier .eml"
+    )
+    sub.add_argument("--format", choices=("texte", "json"), default="texte")
+    sub = add_alert("envoyer", "alerts_cmd:cmd_envoyer", "planifie et envoie les alertes dues")
+    sub.add_argument(
+        "--date", type=_date, metavar="DATE", help="jour simulé (défaut : aujourd'hui)"
+    )
+    sub = add_alert("tester", "alerts_cmd:cmd_tester", "envoie un courriel d'essai")
+    sub.add_argument("adresse", metavar="ADRESSE")
+    sub = add_alert("liste", "alerts_cmd:cmd_liste", "liste les alertes de la file d'envoi")
+    sub.add_argument(
+        "--etat",
+        action="append",
+        metavar="ETAT",
+        help="en_attente, envoi, envoyee, echec (répétable)",
+    )
+    sub.add_argument("--destinataire", metavar="ADRESSE")
+    sub.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sub.add_argument(
+        "--limite", type=_positive, default=200, metavar="N", help="N alertes au plus (0 : toutes)"
+    )
+    sub = add_alert(
+        "silence", "alerts_cmd:cmd_silence", "coupe (ou rétablit) les alertes d'un support"
+    )
+    sub.add_argument("id", type=int, metavar="ID", help="numéro du support")
+    group = sub.add_mutually_exclusive_group(required=True)
+    group.add_argument("--motif", metavar="TEXTE", help="pourquoi les alertes sont coupées")
+    group.add_argument("--lever", action="store_true", help="rétablit les alertes")
+
+    sub = add(
+        "service",
+        "service_cmd:cmd_service",
+        "service de fond : LCR, revalidation, alertes chaque jour (au premier plan)",
+    )
+    sub.add_argument("--une-fois", action="store_true", help="un seul cycle, puis s'arrête")
 
     sub = add("operateur", "main:missing_subcommand", "opérateurs (personnels du SAR)")
     operator_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
@@ -333,7 +411,7 @@ def _reader_options(sub: argparse.ArgumentParser) -> None:
 
 
 def missing_subcommand(ctx: Context, _args: argparse.Namespace) -> int:
-    ctx.err.write("Précisez une commande : ajouter ou liste (voir --help).\n")
+    ctx.err.write("Précisez une commande (voir « --help »).\n")
     return 2
 
 

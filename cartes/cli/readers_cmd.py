@@ -19,7 +19,9 @@ from cartes.cli.context import Context
 from cartes.cli.validate_cmd import build_validator
 from cartes.readers import CertificateObject, ScanReport, TokenRead, module_list, scan
 from inventaire.clock import PARIS, paris_today
+from inventaire.enums import CredentialKind
 from inventaire.renewal import outlook
+from inventaire.vocabulary import KIND_TOKENS
 from pki import INVALID, UNDETERMINED, VALID, PkiError, describe
 
 _DER = Encoding.DER
@@ -153,12 +155,6 @@ def _write_token(ctx: Context, token: TokenRead) -> None:
 
 # cartes statut --------------------------------------------------------------------------
 
-KIND_LEADS = {
-    "cle_rpva": "rpva_key_days",
-    "carte_agent": "agent_card_days",
-    "carte_expert": "expert_card_days",
-    "carte_temporaire": "temporary_card_days",
-}
 KIND_NAMES = {
     "cle_rpva": "clé RPVA",
     "carte_agent": "carte agent",
@@ -197,7 +193,7 @@ def cmd_statut(ctx: Context, args: argparse.Namespace) -> int:
                     for r in result.reasons
                 ]
             kind = result.kind or "cle_rpva"  # the self-check is the lawyers' tool
-            lead = getattr(renewal, KIND_LEADS.get(kind, "rpva_key_days"))
+            lead = renewal.lead_days()[KIND_TOKENS.get(kind, CredentialKind.RPVA_KEY)]
             info = describe(found.certificate)
             plan = outlook(
                 info.not_after.astimezone(PARIS).date(),

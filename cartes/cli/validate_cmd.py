@@ -16,6 +16,7 @@ from typing import Any
 
 from cartes import messages
 from cartes.cli.context import Context
+from cartes.trust import validator_from_settings
 from inventaire.clock import PARIS
 from pki import (
     INVALID,
@@ -31,13 +32,6 @@ from pki import (
 
 EXIT_CODES = {VALID: 0, INVALID: 1, UNDETERMINED: 2}
 UNREADABLE = 3
-# Settings keys of trust anchors, and the credential type (token) they stand for.
-KINDS = {
-    "agent_card": "carte_agent",
-    "expert_card": "carte_expert",
-    "rpva_key": "cle_rpva",
-    "temporary_card": "carte_temporaire",
-}
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -70,24 +64,21 @@ def build_validator(ctx: Context, args: argparse.Namespace) -> Validator:
     trust settings when no anchor is given on the command line."""
     anchors = getattr(args, "ancre", None)
     intermediates = [Path(p) for p in getattr(args, "intermediaire", None) or ()]
+    crl_files = [Path(p) for p in getattr(args, "crl", None) or ()]
     network = bool(getattr(args, "reseau", False))
-    if anchors:
-        # Anchors from the command line say nothing of the kind of credential.
-        trust = TrustStore.from_paths({"": [Path(p) for p in anchors]}, intermediates)
-        crls = CrlStore(fetch=network, timeout_s=5.0)
-    else:
-        settings = ctx.settings.trust
-        trust = TrustStore.from_paths(
-            {KINDS[key]: getattr(settings, key) for key in KINDS},
-            [*settings.intermediates, *intermediates],
+    if not anchors:
+        # --reseau allows the network; without it, the settings decide.
+        return validator_from_settings(
+            ctx.settings,
+            network=True if network else None,
+            extra_intermediates=intermediates,
+            extra_crls=crl_files,
         )
-        crls = CrlStore(
-            settings.crl_cache_dir, fetch=network or settings.network, timeout_s=settings.timeout_s
-        )
-        for path in settings.crls:
-            crls.load_file(path)
-    for path in getattr(args, "crl", None) or ():
-        crls.load_file(Path(path))
+    # Anchors from the command line say nothing of the kind of credential.
+    trust = TrustStore.from_paths({"": [Path(p) for p in anchors]}, intermediates)
+    crls = CrlStore(fetch=network, timeout_s=5.0)
+    for path in crl_files:
+        crls.load_file(path)
     return Validator(trust, crls, use_ocsp=crls.fetch_allowed, ocsp_timeout_s=crls.timeout_s)
 
 

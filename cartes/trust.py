@@ -1,0 +1,154 @@
+"""Trust from the settings: the validator that the CLI, the terminal UI and the backing
+service share, and the refresh of the revocation lists the service does every day."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+
+from cartes import messages
+from cartes.settings import Settings
+from pki import CrlStore, PkiError, TrustStore, Validator
+from pki.crl import _crl_urls  # the same reading of distribution points as validation
+from pki.trust import read_certificates
+
+# Settings keys of trust anchors, and the credential type (token) they stand for.
+KINDS = {
+    "agent_card": "carte_agent",
+    "expert_card": "carte_expert",
+    "rpva_key": "cle_rpva",
+    "temporary_card": "carte_temporaire",
+}
+
+Log = Callable[..., None]
+
+
+def validator_from_settings(
+    settings: Settings,
+    *,
+    network: bool | None = None,
+    extra_intermediates: Iterable[Path] = (),
+    extra_crls: Iterable[Path] = (),
+) -> Validator:
+    """The validator of the ``[trust]`` settings: anchors per kind, intermediates, CRL
+    files and the CRL cache. ``network`` None follows ``trust.network``; true allows
+    fetching CRLs and asking OCSP responders (with ``trust.timeout_s``).
+
+    Raises ``pki.PkiError`` (``TrustConfigurationError``) when a configured file cannot
+    be read.
+    """
+    trust = settings.trust
+    store = TrustStore.from_paths(
+        {KINDS[key]: getattr(trust, key) for key in KINDS},
+        [*trust.intermediates, *extra_intermediates],
+    )
+    crls = CrlStore(
+        trust.crl_cache_dir,
+        fetch=trust.network if network is None else network,
+        timeout_s=trust.timeout_s,
+    )
+    for path in [*trust.crls, *extra_crls]:
+        crls.load_file(Path(path))
+    return Validator(store, crls, use_ocsp=crls.fetch_allowed, ocsp_timeout_s=crls.timeout_s)
+
+
+@dataclass(frozen=True)
+class CrlRefresh:
+    """What a refresh of the revocation lists did."""
+
+    fetched: int = 0  # lists downloaded and stored in the cache
+    failures: dict[str, str] = field(default_factory=dict)  # URL → why (French)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+# Why a download failed, from ``CrlStore.fetch_errors`` (error codes or exception names).
+_FETCH_ERRORS = {
+    "lcr_trop_grande": "liste trop volumineuse",
+    "lcr_illisible": "contenu illisible (ni DER ni PEM)",
+    "HTTPError": "refusée par le serveur",
+    "URLError": "serveur injoignable",
+    "TimeoutError": "délai dépassé",
+    "timeout": "délai dépassé",
+}
+
+
+def crl_urls(certificates: Iterable[x509.Certificate]) -> list[str]:
+    """The HTTP(S) distribution points named by ``certificates``, each once, in order."""
+    urls = (url for certificate in certificates for url in _crl_urls(certificate))
+    return list(dict.fromkeys(u for u in urls if u.lower().startswith(("http://", "https://"))))
+
+
+def configured_authorities(settings: Settings) -> list[x509.Certificate]:
+    """The anchors and intermediates named by the ``[trust]`` settings."""
+    trust = settings.trust
+    paths = [path for key in KINDS for path in getattr(trust, key)] + list(trust.intermediates)
+    return [certificate for path in paths for certificate in read_certificates(Path(path))]
+
+
+def refresh_crls(
+    settings: Settings,
+    *,
+    log: Log,
+    certificates: Iterable[x509.Certificate] = (),
+) -> CrlRefresh:
+    """Download into ``trust.crl_cache_dir`` the CRL of every distribution point named by
+    the configured anchors and intermediates (the lists that check the authorities) and
+    by ``certificates`` (one stored certificate per issuer is enough: the lists that
+    check holders' certificates). Never raises for a list that cannot be had: counts and
+    French reasons are returned and logged. Does nothing unless ``trust.network``.
+
+    The lists are not checked here: a list that is not its issuer's, or not current,
+    decides nothing when a certificate is validated (``pki.crl``).
+    """
+    trust = settings.trust
+    if not trust.network:
+        return CrlRefresh()
+    try:
+        authorities = configured_authorities(settings)
+    except PkiError as exc:
+        # The validation that follows reports the bad file; the holders' lists can still
+        # be fetched.
+        log(
+            "lcr.configuration",
+            niveau="avertissement",
+            message="Ancres ou intermédiaires illisibles : "
+            + messages.pki_text(exc.code, exc.params),
+            code=exc.code,
+        )
+        authorities = []
+    # The cache is not read here (it can hold large lists): the store only downloads, and
+    # writes what it got where ``validator_from_settings`` will read it.
+    store = CrlStore(fetch=True, timeout_s=trust.timeout_s)
+    store.cache_dir = trust.crl_cache_dir
+    fetched = 0
+    failures: dict[str, str] = {}
+    for url in crl_urls([*authorities, *certificates]):
+        try:
+            crl = store.fetch(url)
+        except OSError as exc:  # the cache folder cannot be written
+            crl = None
+            store.fetch_errors[url] = f"cache {trust.crl_cache_dir} : {exc.strerror}"
+        if crl is None:
+            code = store.fetch_errors.get(url, "?")
+            failures[url] = _FETCH_ERRORS.get(code, code)
+            log(
+                "lcr.echec",
+                niveau="avertissement",
+                message=f"LCR non téléchargée : {url} ({failures[url]}).",
+                url=url,
+            )
+            continue
+        fetched += 1
+        log(
+            "lcr.telechargee",
+            message=f"LCR téléchargée : {url} ({len(crl)} certificats révoqués).",
+            url=url,
+            entrees=len(crl),
+        )
+    return CrlRefresh(fetched, failures)

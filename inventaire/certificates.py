@@ -1,0 +1,57 @@
+"""Stored certificates as the backing service sees them: which to validate again, and
+recording what their validation said."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from inventaire.models import Certificate
+
+_certificates = Certificate.__table__  # type: ignore[attr-defined]
+
+
+def stale(
+    session: Session, *, validated_before: dt.datetime, after_id: int, limit: int
+) -> Sequence[Any]:
+    """Up to ``limit`` certificates (rows of ``id``, ``der``) after ``after_id`` that were
+    never validated, or last validated before ``validated_before``, by id."""
+    columns = _certificates.c
+    return session.execute(
+        sa.select(columns.id, columns.der)
+        .where(
+            columns.id > after_id,
+            sa.or_(
+                columns.last_validated_at.is_(None),
+                columns.last_validated_at < validated_before,
+            ),
+        )
+        .order_by(columns.id)
+        .limit(limit)
+    ).all()
+
+
+def record_statuses(session: Session, statuses: dict[int, str], *, at: dt.datetime) -> None:
+    """Record the status of each certificate (id → status) as validated ``at``."""
+    if not statuses:
+        return
+    columns = _certificates.c
+    update = (
+        _certificates.update()
+        .where(columns.id == sa.bindparam("certificate_id"))
+        .values(last_status=sa.bindparam("status"), last_validated_at=at)
+    )
+    session.execute(
+        update, [{"certificate_id": key, "status": value} for key, value in statuses.items()]
+    )
+
+
+def latest_per_issuer(session: Session) -> list[bytes]:
+    """The DER of the latest stored certificate of each issuer."""
+    columns = _certificates.c
+    latest = sa.select(sa.func.max(columns.id)).group_by(columns.issuer)
+    return list(session.execute(sa.select(columns.der).where(columns.id.in_(latest))).scalars())
