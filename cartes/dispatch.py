@@ -11,6 +11,7 @@ sent again after ``alerts.resend_after_s`` with the same Message-ID (at least on
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -212,7 +213,7 @@ class _Run:
             self.log(
                 "courriel.refuse",
                 niveau="erreur",
-                message=f"Courriel refusé définitivement : {error}",
+                message=f"Courriel refusé définitivement : {_without_addresses(error)}",
                 **fields,
             )
             return
@@ -220,7 +221,7 @@ class _Run:
         self.log(
             "courriel.reporte",
             niveau="avertissement",
-            message=f"Envoi reporté au {_paris(due)} : {error}",
+            message=f"Envoi reporté au {_paris(due)} : {_without_addresses(error)}",
             **fields,
         )
         if (
@@ -229,6 +230,15 @@ class _Run:
             or self.temporary_in_a_row >= MAX_TEMPORARY_IN_A_ROW
         ):
             self.report.error = error or "serveur de messagerie indisponible"
+
+
+_ADDRESS = re.compile(r"[^\s<>«»()\"']+@[^\s<>«»()\"']+")
+
+
+def _without_addresses(text: str) -> str:
+    """``text`` without the e-mail addresses a server's answer may quote: logs name
+    alerts by id and hold no personal data (the outbox keeps the full answer)."""
+    return _ADDRESS.sub("<adresse>", text)
 
 
 def _paris(instant: dt.datetime) -> str:

@@ -121,12 +121,20 @@ def test_server_down_nothing_lost_then_everything_once(engine, smtp_server):
 def test_a_permanent_refusal_fails_only_that_recipient(engine, smtp_server, cli):
     refused = add_credential(engine, NOW, expires_on=TODAY + dt.timedelta(days=5))
     other = add_credential(engine, NOW, expires_on=TODAY + dt.timedelta(days=6))
-    smtp_server.refuse(email_of(engine, refused), 550, "5.1.1 Mailbox unknown")
+    address = email_of(engine, refused)
+    smtp_server.refuse(address, 550, f"5.1.1 <{address}>: Mailbox unknown")
     smtp_server.refuse(BAR, 451, "4.7.1 Greylisted, try later")
     settings = make_settings(smtp_server)
-    report = dispatch.plan_and_send(engine, settings, now=NOW)
+    logged: list[tuple[str, dict]] = []
+    report = dispatch.plan_and_send(
+        engine, settings, now=NOW, log=lambda event, **fields: logged.append((event, fields))
+    )
     assert (report.sent, report.failed) == (1, 1)
     assert [m.rcpt_tos for m in smtp_server.messages] == [(email_of(engine, other),)]
+    # The logs name digests and alerts by id, never an address, even quoting the server.
+    refusals = [fields for event, fields in logged if event == "courriel.refuse"]
+    assert len(refusals) == 1 and "550" in refusals[0]["message"]
+    assert "@" not in json.dumps(logged, default=str)
     states = digest_states(engine)
     assert states[email_of(engine, refused)] is DigestState.FAILED
     assert states[BAR] is DigestState.PENDING  # 4xx: tried again later

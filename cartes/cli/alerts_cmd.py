@@ -89,10 +89,11 @@ def cmd_apercu(ctx: Context, args: argparse.Namespace) -> int:
     for content, _ in rendered:
         out.write(f"\nÀ : {content.recipient}\nObjet : {mail.digest_subject(content)}\n")
         for item in content.items:
+            expiry = "a expiré" if item.days_left < 0 else "expire"
             out.write(
                 f"  - {messages.LEVEL_LABELS[item.level]} : {messages.KIND_LABELS[item.kind]} "
-                f"{item.serial or '(sans numéro)'} de {item.holder_name}, expire le "
-                f"{item.expires_on:%d/%m/%Y}, commande avant le {item.order_by:%d/%m/%Y}"
+                f"{item.serial or '(sans numéro)'} de {item.holder_name}, {expiry} le "
+                f"{item.expires_on:%d/%m/%Y}, date limite de commande {item.order_by:%d/%m/%Y}"
                 + (f", rupture de {item.gap_days} jours" if item.gap_days else "")
                 + "\n"
             )
