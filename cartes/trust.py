@@ -12,7 +12,7 @@ from cryptography import x509
 from cartes import messages
 from cartes.settings import Settings
 from pki import CrlStore, PkiError, TrustStore, Validator
-from pki.crl import _crl_urls  # the same reading of distribution points as validation
+from pki.crl import distribution_points  # read as validation reads them
 from pki.trust import read_certificates
 
 # Settings keys of trust anchors, and the credential type (token) they stand for.
@@ -80,7 +80,7 @@ _FETCH_ERRORS = {
 
 def crl_urls(certificates: Iterable[x509.Certificate]) -> list[str]:
     """The HTTP(S) distribution points named by ``certificates``, each once, in order."""
-    urls = (url for certificate in certificates for url in _crl_urls(certificate))
+    urls = (url for certificate in certificates for url in distribution_points(certificate))
     return list(dict.fromkeys(u for u in urls if u.lower().startswith(("http://", "https://"))))
 
 

@@ -191,7 +191,7 @@ class CrlStore:
         ``issuer``, fetching one from the distribution points when allowed."""
         usable, problems = self._usable(issuer, at, None)
         if not usable and self.fetch_allowed:
-            fetched = [crl for url in _crl_urls(certificate) if (crl := self.fetch(url))]
+            fetched = [crl for url in distribution_points(certificate) if (crl := self.fetch(url))]
             if fetched:
                 usable, problems = self._usable(issuer, at, fetched)
         if not usable:
@@ -238,7 +238,9 @@ class CrlStore:
         return usable, tuple(problems)
 
 
-def _crl_urls(certificate: x509.Certificate) -> list[str]:
+def distribution_points(certificate: x509.Certificate) -> list[str]:
+    """The URIs of the CRL distribution points named by ``certificate`` (none when the
+    extension is absent or unreadable)."""
     try:
         points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     except (x509.ExtensionNotFound, ValueError):
