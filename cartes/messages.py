@@ -37,6 +37,8 @@ LEVEL_LABELS = {
     AlertLevel.ORDER_NOW: "à commander",
     AlertLevel.GAP: "rupture certaine",
     AlertLevel.EXPIRED: "expiré",
+    AlertLevel.TO_RETURN: "carte d'urgence à récupérer",
+    AlertLevel.OVERDUE: "carte d'urgence en retard",
 }
 DIGEST_STATE_LABELS = {
     DigestState.PENDING: "en attente",

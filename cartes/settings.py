@@ -174,6 +174,18 @@ class AlertSettings(BaseModel):
     instructions: KindInstructions = Field(default_factory=KindInstructions)
 
 
+class EmergencySettings(BaseModel):
+    """Old-model agent cards handed out in emergency."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The planned return date, when the issuance does not give one.
+    return_after_days: int = Field(default=90, ge=1, le=3650)
+    # Who gets the IT service's digest of cards to take back and overdue ones (empty: the
+    # copies of agent cards, [alerts.copies] agent_card).
+    notify: list[str] = Field(default_factory=list)
+
+
 class ServiceSettings(BaseModel):
     """The backing service (``cartes service``)."""
 
@@ -220,6 +232,7 @@ class Settings(BaseSettings):
     trust: TrustSettings = Field(default_factory=TrustSettings)
     readers: ReaderSettings = Field(default_factory=ReaderSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @classmethod

@@ -225,6 +225,16 @@ def plan_alerts(
     connection = session.connection()
     sql, params, dates = _planning_sql(connection.dialect.name, policy, today)
     inserted = connection.execute(_text(sql, dates, ["now"]), {**params, "now": now}).rowcount
+    digests = group_into_digests(session, now=now, message_domain=message_domain)
+    return Planned(alerts=max(inserted, 0), digests=digests)
+
+
+def group_into_digests(session: Session, *, now: dt.datetime, message_domain: str) -> int:
+    """Attach every alert not yet in a digest to its recipient's waiting digest, or to a
+    new one whose Message-ID ``<cartes.RANDOM@message_domain>`` is fixed now; return how
+    many digests were created. Whoever writes alerts to the outbox calls this in the
+    same transaction."""
+    connection = session.connection()
     pending = DigestState.PENDING.value
     if connection.dialect.name == "sqlite":
         unique = "lower(hex(randomblob(8)))"
@@ -245,7 +255,7 @@ FROM (SELECT DISTINCT a.recipient FROM alert a
         ),
         {"now": now, "prefix": "<cartes.", "suffix": f"@{message_domain}>"},
     ).rowcount
-    session.execute(
+    connection.execute(
         sa.text(
             f"""
 UPDATE alert SET digest_id = (
@@ -254,7 +264,7 @@ WHERE digest_id IS NULL
 """
         )
     )
-    return Planned(alerts=max(inserted, 0), digests=max(digests, 0))
+    return max(digests, 0)
 
 
 def mute(

@@ -68,6 +68,9 @@ class AlertLevel(StrEnum):
     ORDER_NOW = "ORDER_NOW"  # the order-by date is reached
     GAP = "GAP"  # a gap is now certain and nothing is ordered
     EXPIRED = "EXPIRED"  # expired, repeated weekly for a while
+    # Emergency old-model cards, for the IT service (DESIGN §1):
+    TO_RETURN = "TO_RETURN"  # the new card it bridges was handed over: take it back
+    OVERDUE = "OVERDUE"  # its planned return date has passed
 
 
 class DigestState(StrEnum):

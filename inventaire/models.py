@@ -207,6 +207,28 @@ class JournalHead(SQLModel, table=True):
     hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
 
 
+class EmergencyIssuance(SQLModel, table=True):
+    """An old-model agent card handed out in emergency (DESIGN §1, §3): to whom, by whom,
+    why, which pending new-model card it bridges, and when it must come back."""
+
+    __tablename__ = "emergency_issuance"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The emergency card itself: one record per card.
+    credential_id: int = Field(foreign_key="credential.id", unique=True)
+    holder_id: int = Field(foreign_key="holder.id", index=True)
+    # The habilitated operator who handed it over (a login, as in the journal).
+    issued_by: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # The pending new-model request it bridges (None: issued without one, said why).
+    request_id: int | None = Field(default=None, foreign_key="credential.id", index=True)
+    issued_on: dt.date
+    return_due_on: dt.date
+    # None while the card is out: the outstanding ones are found by it.
+    returned_on: dt.date | None = Field(default=None, index=True)
+    created_at: dt.datetime
+
+
 class AlertMute(SQLModel, table=True):
     """A credential whose renewal alerts an operator has silenced, and why."""
 

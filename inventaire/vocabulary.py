@@ -88,6 +88,8 @@ ALERT_LEVEL_TOKENS: dict[str, AlertLevel] = {
     "a_commander": AlertLevel.ORDER_NOW,
     "rupture": AlertLevel.GAP,
     "expire": AlertLevel.EXPIRED,
+    "a_recuperer": AlertLevel.TO_RETURN,
+    "en_retard": AlertLevel.OVERDUE,
 }
 DIGEST_STATE_TOKENS: dict[str, DigestState] = {
     "en_attente": DigestState.PENDING,

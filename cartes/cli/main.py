@@ -264,6 +264,86 @@ def build_parser() -> Parser:
     group.add_argument("--lever", action="store_true", help="rétablit les alertes")
 
     sub = add(
+        "demande", "main:missing_subcommand", "demandes de supports : commande, réception, remise"
+    )
+    request_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
+
+    def add_request(name: str, command: str, help: str) -> argparse.ArgumentParser:
+        parser = request_sub.add_parser(name, help=help, description=help)
+        parser.set_defaults(command=command)
+        return parser
+
+    sub = add_request("creer", "requests_cmd:cmd_creer", "enregistre une demande de support")
+    sub.add_argument("--titulaire", required=True, metavar="EMAIL")
+    sub.add_argument("--type", required=True, metavar="TYPE", help="carte_agent, carte_expert…")
+    sub.add_argument("--modele", metavar="MODELE", help="nouveau ou ancien (cartes agent)")
+    sub.add_argument("--remplace", type=int, metavar="ID", help="support que la demande remplace")
+    sub.add_argument("--motif", metavar="TEXTE")
+    sub = add_request(
+        "recevoir", "requests_cmd:cmd_recevoir", "le support demandé est arrivé au SAR"
+    )
+    sub.add_argument("id", type=int, metavar="ID", help="numéro de la demande (du support)")
+    sub.add_argument("--numero-serie", required=True, metavar="S")
+    sub.add_argument(
+        "--date", type=_date, metavar="DATE", help="jour de réception (défaut : aujourd'hui)"
+    )
+    sub = add_request(
+        "remettre", "requests_cmd:cmd_remettre", "remet le support à son titulaire (habilité)"
+    )
+    sub.add_argument("id", type=int, metavar="ID")
+    sub.add_argument(
+        "--date", type=_date, metavar="DATE", help="jour de remise (défaut : aujourd'hui)"
+    )
+    sub.add_argument(
+        "--ancien-restitue",
+        action="store_true",
+        help="le support remplacé est rendu en même temps",
+    )
+    sub = add_request("annuler", "requests_cmd:cmd_annuler", "annule une demande")
+    sub.add_argument("id", type=int, metavar="ID")
+    sub.add_argument("--motif", required=True, metavar="TEXTE")
+    sub = add_request("liste", "requests_cmd:cmd_liste", "liste les demandes")
+    sub.add_argument("--en-attente", action="store_true", help="demandées ou reçues seulement")
+    sub.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    sub = add("urgence", "main:missing_subcommand", "cartes agent ancien modèle remises en urgence")
+    emergency_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
+
+    def add_emergency(name: str, command: str, help: str) -> argparse.ArgumentParser:
+        parser = emergency_sub.add_parser(name, help=help, description=help)
+        parser.set_defaults(command=command)
+        return parser
+
+    sub = add_emergency(
+        "emettre",
+        "emergency_cmd:cmd_emettre",
+        "remet une carte ancien modèle en urgence (habilité)",
+    )
+    sub.add_argument("--titulaire", required=True, metavar="EMAIL")
+    sub.add_argument("--numero-serie", required=True, metavar="S")
+    sub.add_argument("--motif", required=True, metavar="TEXTE")
+    bridge = sub.add_mutually_exclusive_group(required=True)
+    bridge.add_argument(
+        "--demande", type=int, metavar="ID", help="demande nouveau modèle en attente"
+    )
+    bridge.add_argument("--sans-demande", action="store_true", help="aucune demande (motif requis)")
+    sub.add_argument("--retour-prevu", type=_date, metavar="DATE")
+    sub = add_emergency("restituer", "emergency_cmd:cmd_restituer", "la carte d'urgence est rendue")
+    sub.add_argument("id", type=int, metavar="ID", help="numéro de l'émission d'urgence")
+    sub.add_argument("--date", type=_date, metavar="DATE")
+    sub = add_emergency("liste", "emergency_cmd:cmd_liste", "registre des cartes d'urgence")
+    sub.add_argument("--en-retard", action="store_true")
+    sub.add_argument("--a-recuperer", action="store_true")
+    sub.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    sub = add("stats", "stats_cmd:cmd_stats", "statistiques par organisation et par type")
+    sub.add_argument(
+        "--au", type=_date, metavar="DATE", help="jour de référence (défaut : aujourd'hui)"
+    )
+    sub.add_argument("--format", choices=("table", "csv", "json", "xlsx"), default="table")
+    sub.add_argument("--sortie", type=Path, metavar="FICHIER", help="écrit dans ce fichier")
+
+    sub = add(
         "service",
         "service_cmd:cmd_service",
         "service de fond : LCR, revalidation, alertes chaque jour (au premier plan)",
@@ -377,6 +457,15 @@ def build_parser() -> Parser:
         default="active",
         metavar="ETAT",
         help="état d'un support créé par l'enregistrement (défaut : active)",
+    )
+    sub.add_argument(
+        "--deja-remise",
+        action="store_true",
+        help="avec --enregistrer : la carte est déjà en service chez son titulaire "
+        "(enregistrement d'un fait passé, pas une remise)",
+    )
+    sub.add_argument(
+        "--remise-le", type=_date, metavar="DATE", help="avec --deja-remise : jour de la remise"
     )
     sub.add_argument(
         "--preuve",

@@ -4,4 +4,4 @@
 Alembic (a test keeps it equal to the scripts' head).
 """
 
-HEAD = "0002"
+HEAD = "0003"
