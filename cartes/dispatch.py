@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
 
 from cartes import mail
 from cartes.settings import Settings
 from inventaire import db, outbox
 from inventaire.alerts import AlertPolicy, Planned, plan_alerts
 from inventaire.clock import paris_today
+from inventaire.emergency import plan_emergency_alerts
 from inventaire.enums import CredentialKind, DigestState
 
 Log = Callable[..., None]
@@ -71,16 +73,41 @@ def message_domain(settings: Settings) -> str:
     return domain or "localhost"
 
 
+def emergency_recipients(settings: Settings) -> list[str]:
+    """Who gets the reminders about emergency cards: ``[emergency] notify``, else the
+    copies of agent cards (``[alerts.copies] agent_card``); never the holder."""
+    addresses = settings.emergency.notify or settings.alerts.copies.agent_card
+    return sorted({address.strip().lower() for address in addresses if address.strip()})
+
+
 def plan(engine: Engine, settings: Settings, *, now: dt.datetime) -> Planned:
     """Write the alerts due on the Paris day of ``now`` to the outbox (one transaction)."""
     with db.write_session(engine) as session:
-        return plan_alerts(
-            session,
-            policy=policy(settings),
-            now=now,
-            today=paris_today(now),
-            message_domain=message_domain(settings),
-        )
+        return plan_in(session, settings, now=now)
+
+
+def plan_in(session: Session, settings: Settings, *, now: dt.datetime) -> Planned:
+    """Plan, in the caller's transaction, everything due on the Paris day of ``now``: the
+    renewal alerts, and the IT service's reminders about emergency cards. (The preview
+    runs this very function in a transaction it rolls back.)"""
+    today = paris_today(now)
+    renewal = plan_alerts(
+        session,
+        policy=policy(settings),
+        now=now,
+        today=today,
+        message_domain=message_domain(settings),
+    )
+    emergency = plan_emergency_alerts(
+        session,
+        today=today,
+        now=now,
+        recipients=emergency_recipients(settings),
+        message_domain=message_domain(settings),
+    )
+    return Planned(
+        alerts=renewal.alerts + emergency.alerts, digests=renewal.digests + emergency.digests
+    )
 
 
 @dataclass

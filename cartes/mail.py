@@ -36,7 +36,7 @@ from cartes.messages import KIND_LABELS
 from cartes.settings import Settings, SettingsError, SmtpSettings
 from inventaire.clock import PARIS
 from inventaire.enums import AlertLevel, CredentialKind
-from inventaire.outbox import DigestContent, DigestItem
+from inventaire.outbox import DigestContent, DigestItem, EmergencyDetails
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ LEVEL_LABELS = {
     AlertLevel.ORDER_NOW: "à commander maintenant",
     AlertLevel.GAP: "rupture certaine : commandez sans attendre",
     AlertLevel.EXPIRED: "expiré",
+    AlertLevel.TO_RETURN: "à récupérer, la nouvelle carte est remise",
+    AlertLevel.OVERDUE: "en retard, la date de retour est dépassée",
 }
 
 SECURITY_LABELS = {
@@ -126,8 +128,46 @@ def _instructions(kind: CredentialKind, settings: Settings) -> str:
     return str(text) if text else ""
 
 
-def _item_view(item: DigestItem, day: dt.date, settings: Settings) -> dict[str, str]:
+def _return_text(due: dt.date, day: dt.date) -> str:
+    date = french_date(due)
+    remaining = (due - day).days
+    if remaining > 1:
+        return f"le {date} (dans {_days(remaining)})"
+    if remaining == 1:
+        return f"le {date} (demain)"
+    if remaining == 0:
+        return f"le {date} (aujourd'hui)"
+    return f"le {date}, dépassé de {_days(-remaining)}"
+
+
+def _emergency_view(item: DigestItem, emergency: EmergencyDetails, day: dt.date) -> dict[str, Any]:
+    if emergency.new_card_handed_over_on is not None:
+        new_card = f"remise le {french_date(emergency.new_card_handed_over_on)}"
+    elif emergency.request_id is not None:
+        new_card = f"pas encore remise (demande n°{emergency.request_id})"
+    else:
+        new_card = "aucune demande liée (carte émise sans demande)"
     return {
+        "emergency": True,
+        "kind_label": "Carte d'urgence",
+        "serial": (f"n° {item.serial}" if item.serial else "(numéro inconnu)")
+        + " (carte agent ancien modèle)",
+        "level_label": LEVEL_LABELS.get(item.level, str(item.level)),
+        "holder_name": item.holder_name,
+        "organisation": item.organisation,
+        "issued": f"le {french_date(emergency.issued_on)} par {emergency.issued_by}",
+        "return_due": _return_text(emergency.return_due_on, day),
+        "new_card": new_card,
+        "instructions": "Récupérez la carte auprès de son titulaire, puis enregistrez sa "
+        f"restitution (« cartes urgence restituer {emergency.issuance_id} »).",
+    }
+
+
+def _item_view(item: DigestItem, day: dt.date, settings: Settings) -> dict[str, Any]:
+    if item.emergency is not None:
+        return _emergency_view(item, item.emergency, day)
+    return {
+        "emergency": False,
         "kind_label": kind_label(item.kind),
         "serial": f"n° {item.serial}" if item.serial else "(numéro inconnu)",
         "level_label": LEVEL_LABELS.get(item.level, str(item.level)),
@@ -141,16 +181,37 @@ def _item_view(item: DigestItem, day: dt.date, settings: Settings) -> dict[str, 
 
 
 def digest_subject(digest: DigestContent) -> str:
-    """« cartes : 3 supports à renouveler — commande avant le 12/01/2027 »."""
-    count = len(digest.items)
+    """« cartes : 3 supports à renouveler — commande avant le 12/01/2027 », and the
+    emergency cards to take back, if any: « cartes : 1 carte d'urgence à récupérer »."""
+    renewal, emergency = digest.renewal_items, digest.emergency_items
+    if not emergency:
+        return _renewal_subject(renewal, digest.day)
+    if not renewal:
+        return f"cartes : {_emergency_subject(emergency)}"
+    return f"{_renewal_subject(renewal, digest.day)} ; {_emergency_subject(emergency)}"
+
+
+def _emergency_subject(items: tuple[DigestItem, ...]) -> str:
+    count = len(items)
     plural = "s" if count > 1 else ""
-    if all(item.level == AlertLevel.EXPIRED for item in digest.items):
+    late = sum(1 for item in items if item.level == AlertLevel.OVERDUE)
+    if late == count:
+        return f"{count} carte{plural} d'urgence en retard — date de retour dépassée"
+    if late:
+        return f"{count} carte{plural} d'urgence à récupérer, dont {late} en retard"
+    return f"{count} carte{plural} d'urgence à récupérer"
+
+
+def _renewal_subject(items: tuple[DigestItem, ...], day: dt.date) -> str:
+    count = len(items)
+    plural = "s" if count > 1 else ""
+    if all(item.level == AlertLevel.EXPIRED for item in items):
         return f"cartes : {count} support{plural} expiré{plural} — à renouveler sans attendre"
-    earliest = digest.earliest_order_by
+    earliest = min(item.order_by for item in items)
     date = french_date(earliest)
-    if earliest > digest.day:
+    if earliest > day:
         when = f"commande avant le {date}"
-    elif earliest == digest.day:
+    elif earliest == day:
         when = f"commande au plus tard aujourd'hui, {date}"
     else:
         when = f"date limite de commande dépassée ({date})"
@@ -256,6 +317,31 @@ def _headers(
     )
 
 
+def _emergency_intro(
+    renewal: tuple[DigestItem, ...], emergency: tuple[DigestItem, ...], renewal_closing: str
+) -> tuple[str, str]:
+    """The introduction and closing of a digest that lists emergency cards to take back
+    (with renewal alerts or without)."""
+    count = len(emergency)
+    closing = (
+        "Une carte d'urgence est une exception : récupérez-la dès que la nouvelle carte "
+        "est remise, et enregistrez sa restitution."
+    )
+    if renewal:
+        cards = f"{count} carte{'s' if count > 1 else ''} d'urgence"
+        supports = f"{len(renewal)} support{'s' if len(renewal) > 1 else ''} d'accès"
+        intro = f"Ci-dessous : {supports} à renouveler, puis {cards} à récupérer."
+        return intro, f"{renewal_closing} {closing}"
+    if count == 1:
+        intro = "La carte d'urgence ci-dessous doit être récupérée auprès de son titulaire :"
+    else:
+        intro = (
+            f"Les {count} cartes d'urgence ci-dessous doivent être récupérées auprès de "
+            "leurs titulaires :"
+        )
+    return intro, closing
+
+
 def digest_mail(
     digest: DigestContent, *, settings: Settings, now: dt.datetime | None = None
 ) -> Outgoing:
@@ -269,31 +355,41 @@ def digest_mail(
     if not digest.items:
         raise ValueError("a digest without items has nothing to say")
     copy = not digest.for_holder
-    count = len(digest.items)
     greeting = "Bonjour," if copy else f"Bonjour {digest.items[0].holder_name},"
-    expired = all(item.level == AlertLevel.EXPIRED for item in digest.items)
-    if count == 1:
-        intro = "Le support d'accès ci-dessous " + (
-            "a expiré et doit être renouvelé :" if expired else "doit être renouvelé :"
+    renewal, emergency = digest.renewal_items, digest.emergency_items
+    intro = closing = ""
+    if renewal:
+        count = len(renewal)
+        expired = all(item.level == AlertLevel.EXPIRED for item in renewal)
+        if count == 1:
+            intro = "Le support d'accès ci-dessous " + (
+                "a expiré et doit être renouvelé :" if expired else "doit être renouvelé :"
+            )
+        else:
+            intro = f"Les {count} supports d'accès ci-dessous " + (
+                "ont expiré et doivent être renouvelés :"
+                if expired
+                else "doivent être renouvelés :"
+            )
+        closing = (
+            "Sans support valide, l'accès à la plateforme d'échanges dématérialisés est "
+            "impossible : "
+            + (
+                "commandez le renouvellement sans attendre."
+                if expired
+                else "commandez le renouvellement avant la date limite."
+            )
         )
-    else:
-        intro = f"Les {count} supports d'accès ci-dessous " + (
-            "ont expiré et doivent être renouvelés :" if expired else "doivent être renouvelés :"
-        )
-    closing = (
-        "Sans support valide, l'accès à la plateforme d'échanges dématérialisés est "
-        "impossible : "
-        + (
-            "commandez le renouvellement sans attendre."
-            if expired
-            else "commandez le renouvellement avant la date limite."
-        )
-    )
+    if emergency:
+        intro, closing = _emergency_intro(renewal, emergency, closing)
     subject = digest_subject(digest)
     context: dict[str, Any] = {
         "subject": subject,
         "greeting": greeting,
         "copy": copy,
+        # The copy notice is about renewal alerts: the reminders about emergency cards
+        # are the IT service's own business.
+        "copy_notice": copy and bool(renewal),
         "intro": intro,
         "closing": closing,
         "day": french_date(digest.day),

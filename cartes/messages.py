@@ -108,13 +108,50 @@ MESSAGES: dict[str, str] = {
     "operateur_existe": "L'opérateur « {login} » existe déjà.",
     "organisation_existe": "Une organisation porte déjà le nom « {nom} ».",
     "import_rejete": "Import refusé : aucune ligne n'a été enregistrée.",
-    # Alerts
+    "titulaire_inconnu": "Aucun titulaire n'a l'adresse « {email} » : enregistrez-le d'abord (import).",
+    # Requests (cartes demande)
+    "demande_introuvable": "Aucune demande n°{id}.",
+    "demande_support_sans_demande": "Le support n°{id} (« {etat} ») n'a pas fait l'objet d'une demande : changez son état avec « cartes transition ».",
+    "demande_remplace_autre_titulaire": "Le support n°{id} appartient à un autre titulaire : une demande ne remplace qu'un support de son propre titulaire.",
+    "demande_remplace_autre_type": "Le support n°{id} n'est pas du type demandé : une demande remplace un support du même type.",
+    "demande_remplace_hors_service": "Le support n°{id} est « {etat} » : seul un support en service (actif ou suspendu) peut être remplacé.",
+    "demande_remplacement_en_cours": "Le support n°{id} a déjà un remplaçant en cours : la demande n°{demande} (« {etat} »).",
+    "demande_support_en_service": "Le titulaire « {email} » a déjà un support de ce type en service (n°{id}) : une nouvelle demande doit le remplacer (--remplace {id}).",
+    "demande_deja_en_cours": "Le titulaire « {email} » a déjà une demande en cours pour ce type de support : n°{demande} (« {etat} »).",
+    "demande_reception_impossible": "La demande n°{id} est « {etat} » : seule une demande « demandée » peut être reçue.",
+    "demande_remise_impossible": "La demande n°{id} est « {etat} » : seule une demande « reçue » au SAR peut être remise à son titulaire.",
+    "demande_annulation_impossible": "La demande n°{id} est « {etat} » : seule une demande « demandée » ou « reçue » peut être annulée.",
+    "demande_remise_second_support": "Remise refusée : le titulaire a déjà un autre support de ce type en service (n°{autre}), que la demande n°{id} ne remplace pas ; faites-le restituer d'abord.",
+    "demande_numero_serie_existe": "Le numéro de série « {numero_serie} » est déjà celui du support n°{id}, du même type.",
+    "demande_date_future": "Date refusée : le {date} est postérieur à aujourd'hui.",
+    "demande_date_avant_demande": "Date de réception refusée : le {date} précède la demande, du {limite}.",
+    "demande_date_avant_reception": "Date de remise refusée : le {date} précède la réception au SAR, du {limite}.",
+    # Renewal alerts
     "alertes_non_coupees": "Les alertes du support n°{id} ne sont pas coupées.",
     "envoi_en_cours": (
         "Envoi impossible pour l'instant : {proprietaire} envoie déjà les alertes (jusqu'au "
         "{jusqua} au moins). Rien n'a été envoyé ; réessayez plus tard."
     ),
     "dossier_inaccessible": "Impossible d'écrire dans le dossier {dossier} : {detail}.",
+    # Emergency cards (cartes urgence)
+    "urgence_titulaire_inactif": "Le titulaire « {email} » n'est plus actif : pas de carte d'urgence pour lui.",
+    "urgence_demande_obligatoire": "Indiquez la demande de carte agent nouveau modèle en attente que la carte d'urgence couvre (--demande ID), ou --sans-demande avec le motif.",
+    "urgence_demande_ou_sans_demande": "Indiquez soit la demande couverte (--demande ID), soit --sans-demande, pas les deux.",
+    "urgence_numero_serie_obligatoire": "Le numéro de série de la carte d'urgence est obligatoire.",
+    "urgence_numero_serie_invalide": "Numéro de série invalide : « {valeur} » (lettres, chiffres, . - / et espaces, 64 caractères au plus).",
+    "urgence_numero_serie_utilise": "Le numéro de série « {numero_serie} » est déjà celui d'une carte agent (support n°{id}).",
+    "urgence_retour_prevu_passe": "Date de retour prévue refusée : le {date} est déjà passé.",
+    "urgence_en_cours": "Le titulaire a déjà une carte d'urgence en circulation (émission n°{id}) : enregistrez d'abord sa restitution (« cartes urgence restituer {id} »).",
+    "urgence_demande_autre_titulaire": "La demande n°{id} est celle d'un autre titulaire.",
+    "urgence_demande_pas_nouveau_modele": "La demande n°{id} n'est pas une carte agent nouveau modèle : une carte d'urgence ne couvre que l'attente d'une carte agent nouveau modèle.",
+    "urgence_demande_pas_en_attente": "La demande n°{id} est « {etat} » : seule une demande « demandée » ou « reçue » peut être couverte par une carte d'urgence.",
+    "urgence_introuvable": "Aucune émission d'urgence n°{id} (voir « cartes urgence liste »).",
+    "urgence_deja_restituee": "La carte d'urgence de l'émission n°{id} a déjà été restituée, le {date}.",
+    "urgence_restitution_future": "Date de restitution refusée : le {date} est postérieur à aujourd'hui.",
+    "urgence_restitution_avant_emission": "Date de restitution refusée : le {date} précède l'émission, du {emission}.",
+    # Statistics (cartes stats)
+    "sortie_obligatoire": "Le format {format} s'écrit dans un fichier : précisez « --sortie FICHIER ».",
+    "sortie_impossible": "Impossible d'écrire {fichier} : {detail}. Rien n'a été écrit.",
     # Files that cannot be read at all
     "fichier_absent": "Fichier introuvable : {fichier}",
     "fichier_binaire": "{fichier} n'est pas un fichier CSV (contenu binaire) ; formats acceptés : CSV, XLSX.",
@@ -143,6 +180,21 @@ MESSAGES: dict[str, str] = {
     "support_autre_titulaire": "le support {numero_serie} appartient déjà à un autre titulaire.",
     "transition_refusee_ligne": "le support passerait de « {depuis} » à « {vers} », ce que le cycle de vie interdit.",
     "droit_insuffisant_ligne": "ce changement d'état demande le rôle {role}.",
+    # Registering a card read at the desk: a handover, or a past one recorded
+    "remise_non_habilitee": (
+        "L'opérateur « {login} » n'est pas habilité à remettre une carte (rôle {role}) : "
+        "rien n'a été enregistré. Enregistrez la carte « reçue » pour qu'une personne "
+        "habilitée la remette, ou, si son titulaire l'utilise déjà, avec --deja-remise."
+    ),
+    "deja_remise_etat": (
+        "Une carte déjà remise à son titulaire s'enregistre « active », pas « {etat} »."
+    ),
+    "date_remise_future": "La date de remise {date} est dans le futur : une remise déjà faite est passée.",
+    "remise_le_sans_deja_remise": "La date de remise ne s'indique que pour une carte déjà remise (--deja-remise).",
+    "etat_enregistrement_refuse": (
+        "Une carte lue pour la première fois entre dans l'inventaire « reçue » : elle ne peut "
+        "pas y être enregistrée « {etat} » (voir le cycle de vie)."
+    ),
     # Journal verification
     "entree_manquante": "entrée n°{seq} absente : une entrée a été supprimée.",
     "chainage_rompu": "entrée n°{seq} : chaînage rompu (entrée supprimée, déplacée ou insérée).",

@@ -10,8 +10,10 @@ L of its kind, the safety margin M and the order-by date E − L − M:
   (occurrences 0, 1, 2...).
 
 On a given day only the highest level that applies is due: a credential first seen late
-gets the alert that matters now, not the whole history. A replacement requested or
-received stops every level but ``EXPIRED``; an active replacement, or a mute, stops all.
+gets the alert that matters now, not the whole history. An emergency card gets none of
+these (the IT service is reminded to take it back: ``inventaire.emergency``). A
+replacement requested or received stops every level but ``EXPIRED``; an active replacement,
+or a mute, stops all.
 
 ``due_level`` says it in Python; ``plan_alerts`` does the same in one SQL statement over
 the whole inventory (a test keeps the two in agreement), so that a million credentials are
@@ -33,14 +35,14 @@ from sqlmodel import Session
 from inventaire import journal
 from inventaire.enums import AlertLevel, CredentialKind, CredentialState, DigestState
 from inventaire.errors import InvalidValue, NotFound
-from inventaire.lifecycle import IN_SERVICE
+from inventaire.lifecycle import IN_SERVICE, PENDING
 from inventaire.models import Alert, AlertMute, Credential, Digest, Operator, OperatorRole
 from inventaire.operators import check_role
 
 L = AlertLevel
 
 # Replacements by state: one in these stops the reminders to order...
-ORDERED = frozenset({CredentialState.REQUESTED, CredentialState.RECEIVED})
+ORDERED = PENDING
 # ...one in these has replaced the credential, which leaves the plan.
 REPLACED = IN_SERVICE
 
@@ -175,6 +177,8 @@ due AS (
     SELECT 1 FROM alert a
     WHERE a.credential_id = d.credential_id AND a.level = d.level
       AND a.occurrence = d.occurrence)
+  -- An emergency card is a bridge: the IT service is reminded to take it back instead.
+  AND NOT EXISTS (SELECT 1 FROM credential e WHERE e.id = d.credential_id AND e.emergency)
 ){copies_cte},
 recipients AS (
   SELECT d.credential_id, d.level, h.email AS recipient, d.occurrence

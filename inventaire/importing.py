@@ -13,7 +13,10 @@ Natural keys, which make a second import of the same file change nothing:
   type completes that request.
 
 A row that changes the state of a known credential goes through the lifecycle like any
-transition: a move the lifecycle forbids is a bad row.
+transition: a move the lifecycle forbids is a bad row. An import records an existing
+inventory, past facts: a row saying a received card is now active records a handover made
+before, which a MANAGER may write (``cards.required_role``), journaled as a record
+(``cards.RECORD_ACTION``), its day of handover the file's or unknown.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from inventaire import db, lifecycle
+from inventaire import cards, db, lifecycle
 from inventaire.clock import paris_today
 from inventaire.errors import ImportFileUnreadable, ImportRejected, InvalidValue, StaleVersion
 from inventaire.journal import JournalWriter
@@ -51,6 +54,7 @@ from inventaire.vocabulary import (
     KIND_TOKENS,
     MODEL_TOKENS,
     ROLE_TOKENS,
+    SERIAL_PATTERN,
     STATE_TOKENS,
     holder_search_text,
     parse_date,
@@ -66,7 +70,6 @@ BATCH = 5000
 CELL_COUNT = "__cellules__"
 
 _EMAIL = re.compile(r"^[^@\s;,<>]+@[^@\s;,<>]+\.[^@\s;,<>]+$")
-_SERIAL = re.compile(r"^[\w.\-/ ]{1,64}$")
 
 Progress = Callable[[int, int | None], None]
 
@@ -251,7 +254,7 @@ class RowChecker:
             errors.append(RowError(line, "modele_reserve_carte_agent", {}))
         if serial is None and state is not None and state is not CredentialState.REQUESTED:
             errors.append(RowError(line, "champ_obligatoire", {"champ": "numero_serie"}))
-        if serial is not None and not _SERIAL.match(serial):
+        if serial is not None and not SERIAL_PATTERN.match(serial):
             errors.append(RowError(line, "numero_serie_invalide", {"valeur": serial}))
         if state in NEEDS_EXPIRY and not raw["date_expiration"]:
             errors.append(RowError(line, "expiration_obligatoire", {"etat": raw["etat"]}))
@@ -351,7 +354,7 @@ class Importer:
         self.ignore_errors = ignore_errors
         self.report = ImportReport()
         self.journal = JournalWriter(session, operator=operator.login, now=now)
-        self._may_issue = OperatorRole.ISSUER in effective_roles(operator)
+        self._roles = effective_roles(operator)
         # Credentials created by this run: never taken for an earlier pending request.
         self._created: set[int] = set()
 
@@ -498,8 +501,8 @@ class Importer:
                 "transition_refusee",
                 {"depuis": source.value, "vers": row.state.value},
             )
-        required = lifecycle.required_role(source, row.state)
-        if required is OperatorRole.ISSUER and not self._may_issue:
+        required = cards.required_role(source, row.state, record=True)
+        if required not in self._roles:
             return RowError(row.line, "droit_insuffisant", {"role": required.value})
         return None
 
@@ -656,7 +659,7 @@ class Importer:
             target = row.state
             state_changes: dict[str, Any] = {
                 "state": target.value,
-                **lifecycle.implied_dates(
+                **cards.recorded_dates(
                     source,
                     target,
                     received_on=after_fields["received_on"],
@@ -666,11 +669,16 @@ class Importer:
             }
             current = {**after_fields, "version": existing["version"] + bool(changes)}
             self._apply(current, state_changes)
+            handover = cards.is_handover(source, target)
             self.journal.record(
-                "support.transition",
+                cards.RECORD_ACTION if handover else "support.transition",
                 "credential",
                 existing["id"],
-                reason=f"import de {self.source}",
+                reason=(
+                    f"import de {self.source} : remise déjà faite, enregistrée comme telle"
+                    if handover
+                    else f"import de {self.source}"
+                ),
                 before=_credential_state(after_fields),
                 after=_credential_state({**after_fields, **state_changes}),
             )

@@ -29,6 +29,8 @@ TRANSITIONS: dict[CredentialState, frozenset[CredentialState]] = {
 
 FINAL_STATES = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
 IN_SERVICE = frozenset({S.ACTIVE, S.SUSPENDED})
+# Ordered and not yet handed over (nor cancelled): a pending request.
+PENDING = frozenset({S.REQUESTED, S.RECEIVED})
 
 
 def is_allowed(source: CredentialState, target: CredentialState) -> bool:

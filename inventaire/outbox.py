@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from inventaire.enums import AlertLevel, CredentialKind, DigestState
-from inventaire.models import Alert, Credential, Digest, Holder, Organisation
+from inventaire.models import Alert, Credential, Digest, EmergencyIssuance, Holder, Organisation
 from inventaire.renewal import outlook
 
 _d = Digest.__table__  # type: ignore[attr-defined]
@@ -27,14 +27,35 @@ _a = Alert.__table__  # type: ignore[attr-defined]
 _c = Credential.__table__  # type: ignore[attr-defined]
 _h = Holder.__table__  # type: ignore[attr-defined]
 _o = Organisation.__table__  # type: ignore[attr-defined]
+_e = EmergencyIssuance.__table__  # type: ignore[attr-defined]
+
+# Levels of the IT service's reminders about emergency cards (``inventaire.emergency``).
+EMERGENCY_LEVELS = frozenset({AlertLevel.TO_RETURN, AlertLevel.OVERDUE})
 
 # An error text stored for a digest is cut to this length (a server may answer at length).
 MAX_ERROR = 500
 
 
 @dataclass(frozen=True)
+class EmergencyDetails:
+    """What a reminder about an emergency card says besides the card and its holder."""
+
+    issuance_id: int
+    issued_on: dt.date
+    issued_by: str  # the habilitated operator's login
+    return_due_on: dt.date
+    request_id: int | None  # the new-model request it bridges (None: issued without)
+    new_card_handed_over_on: dt.date | None  # that request's handover, once done
+
+
+@dataclass(frozen=True)
 class DigestItem:
-    """One line of a digest: one credential at one alert level."""
+    """One line of a digest: one credential at one alert level.
+
+    For the reminders about an emergency card (``TO_RETURN``, ``OVERDUE``), ``emergency``
+    holds their details, and the renewal dates stand for the planned return date
+    (``expires_on`` and ``order_by`` are it, ``days_left`` counts to it, no gap).
+    """
 
     alert_id: int
     level: AlertLevel
@@ -49,6 +70,7 @@ class DigestItem:
     holder_name: str  # "Claire Martin"
     holder_email: str
     organisation: str
+    emergency: EmergencyDetails | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,16 @@ class DigestContent:
     @property
     def earliest_order_by(self) -> dt.date:
         return min(item.order_by for item in self.items)
+
+    @property
+    def renewal_items(self) -> tuple[DigestItem, ...]:
+        """The renewal alerts (every item but the reminders about emergency cards)."""
+        return tuple(item for item in self.items if item.emergency is None)
+
+    @property
+    def emergency_items(self) -> tuple[DigestItem, ...]:
+        """The reminders about emergency cards to take back or overdue."""
+        return tuple(item for item in self.items if item.emergency is not None)
 
 
 @dataclass(frozen=True)
@@ -137,6 +169,7 @@ def load(
             sa.select(_d.c.id, _d.c.recipient, _d.c.message_id).where(_d.c.id.in_(digest_ids))
         )
     }
+    request = _c.alias("request")
     rows = session.execute(
         sa.select(
             _a.c.digest_id,
@@ -151,18 +184,52 @@ def load(
             _h.c.last_name,
             _h.c.email,
             _o.c.short_name,
+            _e.c.id.label("issuance_id"),
+            _e.c.issued_on,
+            _e.c.issued_by,
+            _e.c.return_due_on,
+            _e.c.request_id,
+            request.c.handed_over_on.label("request_handed_over_on"),
         )
         .join(_c, _c.c.id == _a.c.credential_id)
         .join(_h, _h.c.id == _c.c.holder_id)
         .join(_o, _o.c.id == _h.c.organisation_id)
+        # Only the reminders about emergency cards need their issuance.
+        .outerjoin(
+            _e,
+            sa.and_(
+                _e.c.credential_id == _c.c.id,
+                _a.c.level.in_([level.value for level in EMERGENCY_LEVELS]),
+            ),
+        )
+        .outerjoin(request, request.c.id == _e.c.request_id)
         .where(_a.c.digest_id.in_(digest_ids))
     ).all()
     items: dict[int, list[DigestItem]] = {digest_id: [] for digest_id in digest_ids}
     for row in rows:
         kind = CredentialKind(row.kind)
-        view = outlook(
-            row.expires_on, today=today, lead_days=leads.days[kind], margin_days=leads.margin_days
-        )
+        emergency: EmergencyDetails | None = None
+        if row.issuance_id is not None:
+            emergency = EmergencyDetails(
+                issuance_id=row.issuance_id,
+                issued_on=row.issued_on,
+                issued_by=row.issued_by,
+                return_due_on=row.return_due_on,
+                request_id=row.request_id,
+                new_card_handed_over_on=row.request_handed_over_on,
+            )
+            # An emergency card's expiry is often unknown: its dates are the return date.
+            expires_on = order_by = row.return_due_on
+            days_left, gap_days = (row.return_due_on - today).days, 0
+        else:
+            view = outlook(
+                row.expires_on,
+                today=today,
+                lead_days=leads.days[kind],
+                margin_days=leads.margin_days,
+            )
+            expires_on, order_by = row.expires_on, view.order_by
+            days_left, gap_days = view.days_left, view.predicted_gap_days
         items[row.digest_id].append(
             DigestItem(
                 alert_id=row.id,
@@ -171,18 +238,23 @@ def load(
                 credential_id=row.credential_id,
                 kind=kind,
                 serial=row.serial,
-                expires_on=row.expires_on,
-                order_by=view.order_by,
-                days_left=view.days_left,
-                gap_days=view.predicted_gap_days,
+                expires_on=expires_on,
+                order_by=order_by,
+                days_left=days_left,
+                gap_days=gap_days,
                 holder_name=f"{row.first_name} {row.last_name}",
                 holder_email=row.email,
                 organisation=row.short_name,
+                emergency=emergency,
             )
         )
     contents = []
     for digest_id in digest_ids:
-        lines = sorted(items[digest_id], key=lambda i: (i.order_by, i.expires_on, i.alert_id))
+        # The renewal alerts first, then the reminders about emergency cards.
+        lines = sorted(
+            items[digest_id],
+            key=lambda i: (i.emergency is not None, i.order_by, i.expires_on, i.alert_id),
+        )
         if lines:
             head = heads[digest_id]
             contents.append(

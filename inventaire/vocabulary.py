@@ -151,6 +151,10 @@ def token_of(value: StrEnum, tokens: dict[str, E]) -> str:
     return reverse[value]
 
 
+# A serial number of a card or key, as files and command lines may give it: letters,
+# digits and a few separators, 64 characters at most.
+SERIAL_PATTERN = re.compile(r"^[\w.\-/ ]{1,64}$")
+
 _FR_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 

@@ -25,6 +25,7 @@ from cryptography.x509.verification import (
 
 from pki import ocsp
 from pki.crl import CrlStore, RevokedEntry
+from pki.errors import UnreadableCertificate
 from pki.parsing import AUTHENTICATION, CertificateInfo, describe, key_usage, role
 from pki.trust import TrustStore
 
@@ -128,7 +129,12 @@ class Validator:
             except VerificationError as error:
                 reasons.append(self._chain_failure(certificate, extra, str(error)))
 
-        usage = _usage_problem(certificate)
+        try:
+            usage = _usage_problem(certificate)
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+            # Extensions are parsed on first use: one that does not parse makes the
+            # certificate unreadable, as ``describe`` says of it.
+            raise UnreadableCertificate("extension_invalide", detail=str(exc)) from None
         if usage is not None:
             reasons.append(usage)
 

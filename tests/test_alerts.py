@@ -301,3 +301,15 @@ def test_alert_listing(engine, cli):
     assert result.code == 1 and "en_attente, envoi, envoyee, echec" in result.err
     result = cli("alertes", "liste", operator="inconnu")
     assert result.code == 1 and "Opérateur inconnu" in result.err
+
+
+def test_an_emergency_card_gets_no_renewal_alert(engine):
+    credential = add_credential(
+        engine, NOW, kind=K.AGENT_CARD, expires_on=TODAY + dt.timedelta(days=5)
+    )
+    with db.write_session(engine) as session:
+        session.get(Credential, credential).emergency = True
+    assert plan(engine).alerts == 0
+    with db.write_session(engine) as session:
+        session.get(Credential, credential).emergency = False
+    assert plan(engine).alerts == 2  # the holder and the SAR's copy

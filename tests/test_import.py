@@ -298,15 +298,24 @@ def test_state_changes_go_through_the_lifecycle(engine, clock, tmp_path):
     assert credentials(engine)["JUS0001"].state is CredentialState.SUSPENDED
 
 
-def test_handover_by_import_needs_a_habilitated_operator(engine, clock, tmp_path):
+def test_a_handover_in_an_import_is_a_record_a_manager_may_write(engine, clock, tmp_path):
+    """An import records an existing inventory: a received card that the file says is
+    active was handed over before, which is not a handover now (issue 8)."""
     run_import(engine, clock, write(tmp_path / "a.csv", GOOD_ROWS))
     handed = [GOOD_ROWS[4].replace(";recue;;", ";active;2026-11-20;2029-11-20")]
-    with pytest.raises(ImportRejected) as rejected:
-        run_import(engine, clock, write(tmp_path / "b.csv", handed), login="gestion")
-    assert rejected.value.params["report"].errors[0].code == "droit_insuffisant"
-    report = run_import(engine, clock, write(tmp_path / "b.csv", handed), login="remise")
+    report = run_import(engine, clock, write(tmp_path / "b.csv", handed), login="gestion")
     assert report.transitions == 1
-    assert credentials(engine)["TMP-9"].state is CredentialState.ACTIVE
+    card = credentials(engine)["TMP-9"]
+    assert (card.state, card.handed_over_on) == (CredentialState.ACTIVE, dt.date(2026, 11, 20))
+    with db.read_session(engine) as session:
+        actions = list(
+            session.execute(
+                sa.select(JournalEntry.action).where(
+                    JournalEntry.entity_type == "credential", JournalEntry.entity_id == card.id
+                )
+            ).scalars()
+        )
+    assert "support.enregistrement" in actions and "support.transition" not in actions
 
 
 def test_a_later_row_with_serial_completes_the_pending_request(engine, clock, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -164,3 +165,39 @@ def test_unreadable_issuer_name_is_an_unreadable_certificate(test_pki, tmp_path)
     code = main(["valider", str(path), "--ancre", str(root), "--format", "json"], out=out, err=err)
     assert code == 3
     assert "illisible" in out.getvalue()
+
+
+# Also found by the property above: a test holder certificate whose extensions have eight
+# bytes replaced by zeros (position 2035): they load, then fail to parse on first use.
+BROKEN_EXTENSIONS = base64.b64decode(
+    "MIIE1jCCA76gAwIBAgIUTDH7Gtih69RXYFuv6CcD4fkhQKIwDQYJKoZIhvcNAQELBQAwWjELMAkGA1UEBhMCRlIx"
+    "KDAmBgNVBAoMH01pbmlzdMOocmUgZGUgbGEgSnVzdGljZSAoVEVTVCkxITAfBgNVBAMMGEFDIEFnZW50cyBKdXN0"
+    "aWNlIChURVNUKTAeFw0yNTExMjYwOTMwMDBaFw0yODExMjYwOTMwMDBaMIG3MQswCQYDVQQGEwJGUjElMCMGA1UE"
+    "CgwcVHJpYnVuYWwganVkaWNpYWlyZSBkJ0FuZ2VyczEaMBgGA1UEAwwRSMOpbMOobmUgTGVmw6h2cmUxETAPBgNV"
+    "BCoMCEjDqWzDqG5lMREwDwYDVQQEDAhMZWbDqHZyZTETMBEGA1UEBRMKQUdULTAwMDAwMTEqMCgGCSqGSIb3DQEJ"
+    "ARYbaGVsZW5lLmxlZmV2cmVAanVzdGljZS50ZXN0MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAt7no"
+    "YrhE8h/aBFn4URZzcAODzUsLNO9UhyYT+vCWMJy7/YfHWbRnofFLJ5CYjk/KUIjTzSI02mXg3gWZ499flR64gmNb"
+    "nk3wfKQvyxuL4QRjp8IlxCW4y5S1r2hyGX3gxBnG741/EdJEfGLvAqaA6nBZutNyyno/mif4icvnykqNAjenBPWs"
+    "7mGx0ktD7Sd1Lk50pHF+hsiRfyvRlKDVgqcfoHxFhk2CvVtQJ8NjqzQGchLnBQajHtgcAkK7juYbzonTjTmmMalW"
+    "2RlgwW6BiCMNHwaNa/w9gvIh6XlXkr8vDmxNe4I5bIAKogDhii3xXCbHPrFfytu+DTVd2cG4TQIDAQABo4IBNDCC"
+    "ATAwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCBaAwHQYDVR0lBBYwFAYIKwYBBQUHAwIGCCsGAQUFBwMEMBMG"
+    "A1UdIAQMMAowCAYGiDeBegEBMCYGA1UdEQQfMB2BG2hlbGVuZS5sZWZldnJlQGp1c3RpY2UudGVzdDA1BgNVHR8E"
+    "LgAAAAAAAAAAhiRodHRwOi8vMTI3LjAuMC4xOjM1ODQ3L2NybC9hZ2VudC5jcmwwPQYIKwYBBQUHAQEEMTAvMC0G"
+    "CCsGAQUFBzABhiFodHRwOi8vMTI3LjAuMC4xOjM1ODQ3L29jc3AvYWdlbnQwHQYDVR0OBBYEFKEtfonFtP3LluD3"
+    "npqNFMCCbQlZMB8GA1UdIwQYMBaAFGhnrNsS6P6QRVjseCwYib8grUKvMA0GCSqGSIb3DQEBCwUAA4IBAQBEv7qN"
+    "IS031/kDX9QHrWaioNskUOCwi23gNyEeQcvMZiyCjSzYGpqtMUTkcsYy8Vf350zJfsM5dHF4sbwhlW2MKfEMPFw6"
+    "zDCHHCXy5x/gAti8EaU31mYtKKsngk9uPQlDnxos1j4nj8PS66pCCYe86oHFlKk0hMye5m333nRaF41jGEMD8o+f"
+    "K7Dm3yfpuhz5tjQOoeXXNtbGCwBrMGXYXcj2IC/mPKglhrF4ILRz2LVPGaQaGfymOexLjyw027o1m9xu6s30CK0p"
+    "jiSB5O1ncIU0Zk1PRlHxchs4Ha4jxmZ0vxHNb0SL+HcyMCCd9HoOFp69FkwtSDJPY44fVXie"
+)
+
+
+def test_extensions_that_do_not_parse_make_an_unreadable_certificate(test_pki, tmp_path):
+    path = tmp_path / "carte.der"
+    path.write_bytes(BROKEN_EXTENSIONS)
+    root = tmp_path / "racine.pem"
+    root.write_bytes(test_pki.families["agent"].root.certificate.public_bytes(Encoding.PEM))
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["valider", str(path), "--ancre", str(root), "--format", "json"], out=out, err=err)
+    assert code == 3, err.getvalue()
+    assert json.loads(out.getvalue())["motifs"][0]["code"] == "extension_invalide"

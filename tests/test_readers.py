@@ -286,7 +286,8 @@ def test_scanner_registers_and_then_recognises(
         certificates = connection.execute(
             sa.text("SELECT count(*) FROM certificate WHERE credential_id = :id"), {"id": created}
         ).scalar_one()
-    assert (kind, state, certificates) == ("RPVA_KEY", "ACTIVE", 2)
+    # A MANAGER without habilitation registers the card received, not handed over (issue 8).
+    assert (kind, state, certificates) == ("RPVA_KEY", "RECEIVED", 2)
     assert serial == hsm.serials[_token("Cle RPVA").label].upper()
     result = cli("scanner", "--slot", slot, operator="gestion")
     assert "certificat déjà connu" in result.out

@@ -50,13 +50,7 @@ def cmd_apercu(ctx: Context, args: argparse.Namespace) -> int:
     with db.read_session(engine) as session:
         operators.require(session, ctx.operator_login, OperatorRole.READER)
     with db.dry_run_session(engine) as session:
-        alerts.plan_alerts(
-            session,
-            policy=dispatch.policy(settings),
-            now=at,
-            today=today,
-            message_domain=dispatch.message_domain(settings),
-        )
+        dispatch.plan_in(session, settings, now=at)
         leads = dispatch.lead_times(settings)
         ids = outbox.pending_ids(session, now=at, resend_after_s=settings.alerts.resend_after_s)
         contents = outbox.load(session, ids, today=today, leads=leads)
@@ -89,6 +83,13 @@ def cmd_apercu(ctx: Context, args: argparse.Namespace) -> int:
     for content, _ in rendered:
         out.write(f"\nÀ : {content.recipient}\nObjet : {mail.digest_subject(content)}\n")
         for item in content.items:
+            if item.emergency is not None:
+                out.write(
+                    f"  - {messages.LEVEL_LABELS[item.level]} : carte n° {item.serial} de "
+                    f"{item.holder_name}, remise le {item.emergency.issued_on:%d/%m/%Y}, "
+                    f"retour prévu le {item.emergency.return_due_on:%d/%m/%Y}\n"
+                )
+                continue
             expiry = "a expiré" if item.days_left < 0 else "expire"
             out.write(
                 f"  - {messages.LEVEL_LABELS[item.level]} : {messages.KIND_LABELS[item.kind]} "

@@ -454,9 +454,10 @@ def build_parser() -> Parser:
     )
     sub.add_argument(
         "--etat",
-        default="active",
+        default=None,
         metavar="ETAT",
-        help="état d'un support créé par l'enregistrement (défaut : active)",
+        help="état d'un support créé par l'enregistrement (défaut : active pour un opérateur "
+        "habilité ou avec --deja-remise, sinon recue)",
     )
     sub.add_argument(
         "--deja-remise",

@@ -413,11 +413,20 @@ def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
     from inventaire.errors import InventaireError
     from inventaire.vocabulary import STATE_TOKENS, parse_token
 
+    if (args.deja_remise or args.remise_le) and not args.enregistrer:
+        ctx.err.write("--deja-remise et --remise-le s'emploient avec --enregistrer.\n")
+        return 2
+    if args.remise_le and not args.deja_remise:
+        ctx.err.write(
+            "--remise-le donne le jour d'une remise déjà faite : il s'emploie avec --deja-remise.\n"
+        )
+        return 2
+    # Without --etat, inventaire decides from the operator's roles (cards.first_state).
+    state = parse_token("etat", args.etat, STATE_TOKENS) if args.etat else None
     prepared = _scan_and_trust(ctx, args)
     if isinstance(prepared, int):
         return prepared
     report, validator = prepared
-    state = parse_token("etat", args.etat, STATE_TOKENS)
     engine = ctx.ready_engine()
     at = ctx.now()
     pin = _read_pin(ctx, args)
@@ -437,11 +446,18 @@ def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
                 continue
             try:
                 with db.write_session(engine) as session:
-                    operator = operators.require(session, ctx.operator_login, OperatorRole.MANAGER)
+                    # The roles a registration needs are inventaire's to decide.
+                    operator = operators.require(session, ctx.operator_login, OperatorRole.READER)
                     credential, created = cards.register(
-                        session, card, operator=operator, now=at, state=state
+                        session,
+                        card,
+                        operator=operator,
+                        now=at,
+                        state=state,
+                        already_handed_over=args.deja_remise,
+                        handed_over_on=args.remise_le,
                     )
-                entry["enregistrement"] = {"support": credential.id, "cree": created}
+                entry["enregistrement"] = _registration(credential, created, args.deja_remise)
             except InventaireError as exc:
                 entry["enregistrement"] = {"erreur": messages.error_text(exc)}
     finally:
@@ -456,6 +472,40 @@ def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
         for entry in results
     )
     return 1 if refused else _exit(report)
+
+
+def _registration(credential: Any, created: bool, already_handed_over: bool) -> dict[str, Any]:
+    """What the registration did, for the report: ``remise`` is "remise" (handed over now),
+    "deja_remise" (a past handover recorded) or None."""
+    from inventaire.enums import CredentialState
+    from inventaire.vocabulary import STATE_TOKENS, token_of
+
+    handed_over = created and credential.state is CredentialState.ACTIVE
+    return {
+        "support": credential.id,
+        "cree": created,
+        "etat": token_of(credential.state, STATE_TOKENS),
+        "remise": ("deja_remise" if already_handed_over else "remise") if handed_over else None,
+        "remise_le": credential.handed_over_on.isoformat() if credential.handed_over_on else None,
+    }
+
+
+def _registration_text(registration: dict[str, Any]) -> str:
+    from inventaire.vocabulary import STATE_TOKENS
+
+    number = f"support n°{registration['support']}"
+    state = messages.state_label(STATE_TOKENS[registration["etat"]])
+    day = registration["remise_le"]
+    if not registration["cree"]:
+        return f"{number} mis à jour (état inchangé : {state})"
+    if registration["remise"] == "remise":
+        return f"{number} créé ({state}) : remis à son titulaire le {_french_day(day)}"
+    if registration["remise"] == "deja_remise":
+        when = f"le {_french_day(day)}" if day else "à une date inconnue"
+        return f"{number} créé ({state}) : remise déjà faite {when}, enregistrée comme telle"
+    if registration["etat"] == "recue":
+        return f"{number} créé ({state}) : à remettre par une personne habilitée"
+    return f"{number} créé ({state})"
 
 
 def _write_scan(ctx: Context, results: list[dict[str, Any]]) -> None:
@@ -500,5 +550,4 @@ def _write_scan(ctx: Context, results: list[dict[str, Any]]) -> None:
             if "erreur" in registration:
                 out.write(f"  enregistrement refusé : {registration['erreur']}\n")
             else:
-                verb = "créé" if registration["cree"] else "mis à jour"
-                out.write(f"  support n°{registration['support']} {verb}\n")
+                out.write(f"  {_registration_text(registration)}\n")
