@@ -328,7 +328,7 @@ class RequestLine:
     organisation: str
     serial: str | None
     replaces_id: int | None
-    requested_on: dt.date
+    requested_on: dt.date | None  # unknown for a pending request recorded by an import
     received_on: dt.date | None
     handed_over_on: dt.date | None
     age_days: int | None
@@ -342,30 +342,34 @@ class RequestLine:
 def list_requests(
     session: Session, *, today: dt.date, pending_only: bool = False
 ) -> list[RequestLine]:
-    """Every request (a credential with a request day), the oldest first; only those
-    still ``REQUESTED`` or ``RECEIVED`` with ``pending_only``. Ages and lead times are
-    counted in days up to ``today``."""
+    """Every request (a credential with a request day, or still ``REQUESTED`` or
+    ``RECEIVED``: an import may record a pending request without its day), the oldest
+    first, those of unknown day last; only the pending ones with ``pending_only``. Ages
+    and lead times are counted in days up to ``today``, when the request day is known."""
     query = (
         sa.select(Credential, Holder, col(Organisation.short_name))
         .join(Holder, col(Holder.id) == col(Credential.holder_id))
         .join(Organisation, col(Organisation.id) == col(Holder.organisation_id))
-        .where(col(Credential.requested_on).is_not(None))
-        .order_by(col(Credential.requested_on), col(Credential.id))
+        .where(_is_request())
+        .order_by(
+            col(Credential.requested_on).is_(None),
+            col(Credential.requested_on),
+            col(Credential.id),
+        )
     )
     if pending_only:
         query = query.where(col(Credential.state).in_(PENDING))
     lines = []
     for credential, holder, organisation in session.execute(query):
         requested_on = credential.requested_on
-        assert requested_on is not None and credential.id is not None
+        assert credential.id is not None
         received_on = credential.received_on
         pending = credential.state in PENDING
-        if received_on is not None:
-            lead: int | None = (received_on - requested_on).days
-        elif credential.state is S.REQUESTED:
+        lead: int | None = None
+        if requested_on is not None and received_on is not None:
+            lead = (received_on - requested_on).days
+        elif requested_on is not None and credential.state is S.REQUESTED:
             lead = (today - requested_on).days
-        else:
-            lead = None
         lines.append(
             RequestLine(
                 id=credential.id,
@@ -381,20 +385,25 @@ def list_requests(
                 requested_on=requested_on,
                 received_on=received_on,
                 handed_over_on=credential.handed_over_on,
-                age_days=(today - requested_on).days if pending else None,
+                age_days=(today - requested_on).days if pending and requested_on else None,
                 lead_days=lead,
             )
         )
     return lines
 
 
+def _is_request() -> sa.ColumnElement[bool]:
+    """A request: a credential requested (with its day), or one still pending."""
+    return sa.or_(col(Credential.requested_on).is_not(None), col(Credential.state).in_(PENDING))
+
+
 def _request(session: Session, request_id: int) -> Credential:
     """The credential of request ``request_id``; only credentials that were requested
-    (with a request day) are requests."""
+    (with a request day) or are still pending are requests."""
     credential = session.get(Credential, request_id)
     if credential is None:
         raise NotFound("demande_introuvable", id=request_id)
-    if credential.requested_on is None:
+    if credential.requested_on is None and credential.state not in PENDING:
         raise NotFound("demande_support_sans_demande", id=request_id, etat=credential.state.value)
     return credential
 

@@ -664,3 +664,23 @@ def test_holder_found_by_any_spelling_of_the_address(engine, clock):
             now=clock.now(),
         )
         assert (request.holder_id, request.model) == (holder.id, CardModel.OLD)
+
+
+def test_a_pending_request_recorded_by_an_import_is_a_request(cli, engine, clock):
+    """An import records pending requests without their day: they are listed (age
+    unknown) and go through the same steps."""
+    imported = add_credential(engine, clock.now(), state=CredentialState.REQUESTED)
+    with db.write_session(engine) as session:
+        session.get(Credential, imported).requested_on = None
+    line = listed(cli, "--en-attente")[imported]
+    assert (line["etat"], line["demandee_le"], line["age_jours"], line["delai_jours"]) == (
+        "demandee",
+        None,
+        None,
+        None,
+    )
+    result = cli("demande", "recevoir", str(imported), "--numero-serie", "imp-1",
+                 operator="gestion")  # fmt: skip
+    assert result.code == 0, result.err
+    assert credential(engine, imported).state is CredentialState.RECEIVED
+    assert credential(engine, imported).serial == "IMP-1"

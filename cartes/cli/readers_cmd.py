@@ -1,7 +1,9 @@
-"""``cartes lecteurs`` (tokens and certificates present) and ``cartes statut`` (a lawyer's
-check of the key plugged in: validity, revocation, and by when to order the renewal).
+"""``cartes lecteurs`` (tokens and certificates present), ``cartes statut`` (a lawyer's
+check of the key plugged in: validity, revocation, and by when to order the renewal) and
+``cartes scanner`` (the desk: match with the inventory, registration, proof of possession).
 
-Neither needs the inventory database.
+Parsing, the PIN prompt and rendering only: the work is ``cartes.desk``'s, which the terminal
+UI calls too. Only ``scanner`` needs the inventory database.
 """
 
 from __future__ import annotations
@@ -9,22 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
-from cartes import messages
+from cartes import desk, messages
 from cartes.cli.context import Context
 from cartes.cli.validate_cmd import build_validator
-from cartes.readers import CertificateObject, ScanReport, TokenRead, module_list, scan
-from inventaire.clock import PARIS, paris_today
-from inventaire.enums import CredentialKind
-from inventaire.renewal import outlook
-from inventaire.vocabulary import KIND_TOKENS
-from pki import INVALID, UNDETERMINED, VALID, PkiError, describe
-
-_DER = Encoding.DER
+from cartes.readers import CertificateObject, Proof, ScanReport, TokenRead, scan
+from inventaire.clock import PARIS
+from pki import INVALID, UNDETERMINED, VALID, PkiError, Reason, Validator, describe
 
 READER_MESSAGES = {
     "module_absent": "module PKCS#11 introuvable",
@@ -48,10 +42,7 @@ def reader_text(code: str | None) -> str | None:
 
 
 def _scan(ctx: Context, args: argparse.Namespace) -> ScanReport | None:
-    readers = ctx.settings.readers
-    if readers.softhsm2_conf is not None:
-        os.environ.setdefault("SOFTHSM2_CONF", str(readers.softhsm2_conf))
-    modules = module_list(readers.modules, args.module)
+    modules = desk.reader_modules(ctx.settings, args.module)
     if not modules:
         ctx.err.write(
             "Aucun module PKCS#11 : installez OpenSC (paquet opensc) ou indiquez le module du "
@@ -65,7 +56,7 @@ def _scan(ctx: Context, args: argparse.Namespace) -> ScanReport | None:
     return report
 
 
-def _scan_and_trust(ctx: Context, args: argparse.Namespace) -> tuple[ScanReport, Any] | int:
+def _scan_and_trust(ctx: Context, args: argparse.Namespace) -> tuple[ScanReport, Validator] | int:
     """The scan and the validator, or the exit code of what prevented them."""
     report = _scan(ctx, args)
     if report is None:
@@ -170,120 +161,91 @@ def cmd_statut(ctx: Context, args: argparse.Namespace) -> int:
         return prepared
     report, validator = prepared
     at = args.date or ctx.now()
-    today = paris_today(at)
-    renewal = ctx.settings.renewal
-    entries: list[dict[str, Any]] = []
-    worst = VALID
-    for token in report.tokens:
-        if token.error:
-            ctx.err.write(f"« {token.label} » : {reader_text(token.error)}.\n")
+    tokens = desk.validate_tokens(report.tokens, validator=validator, at=at)
+    for token in tokens:
+        label = token.token.label
+        if token.token.error:
+            ctx.err.write(f"« {label} » : {reader_text(token.token.error)}.\n")
         for found in token.certificates:
-            if found.certificate is None:
-                ctx.err.write(f"« {token.label} », {found.label} : {reader_text(found.error)}.\n")
-                continue
-            result = validator.validate(found.certificate, at)
-            if validator.trust.empty:
-                status = UNDETERMINED
-                reasons = [{"code": "confiance_absente",
-                            "message": "aucune ancre de confiance n'est configurée."}]  # fmt: skip
-            else:
-                status = result.status
-                reasons = [
-                    {"code": r.code, "message": messages.pki_text(r.code, r.params)}
-                    for r in result.reasons
-                ]
-            kind = result.kind or "cle_rpva"  # the self-check is the lawyers' tool
-            lead = renewal.lead_days()[KIND_TOKENS.get(kind, CredentialKind.RPVA_KEY)]
-            info = describe(found.certificate)
-            plan = outlook(
-                info.not_after.astimezone(PARIS).date(),
-                today=today,
-                lead_days=lead,
-                margin_days=renewal.safety_margin_days,
-            )
-            worst = _worse(worst, status)
-            entries.append(
-                {
-                    "titulaire": info.holder_name,
-                    "type": kind,
-                    "role": info.role,
-                    "jeton": token.label,
-                    "non_apres": info.not_after.isoformat(),
-                    "jours_restants": plan.days_left,
-                    "statut": status,
-                    "revocation": _revocation(status, reasons),
-                    "motifs": reasons,
-                    "date_limite_commande": plan.order_by.isoformat(),
-                    "rupture_previsible_jours": plan.predicted_gap_days,
-                    "_lead": lead,
-                    "_late": plan.order_late,
-                }
-            )
+            if found.result is None:
+                ctx.err.write(f"« {label} », {found.label} : {reader_text(found.error)}.\n")
+    statuses = desk.lawyer_status(tokens, renewal=ctx.settings.renewal, validator=validator, at=at)
     if args.format == "json":
-        public = [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
+        public = [_status_object(status) for status in statuses]
         ctx.out.write(json.dumps(public, ensure_ascii=False, indent=2) + "\n")
     else:
-        if not entries:
+        if not statuses:
             ctx.out.write("Aucun certificat lisible : branchez votre clé ou votre carte.\n")
-        for entry in entries:
-            _write_status(ctx, entry, renewal.safety_margin_days)
-    if not entries:
+        for status in statuses:
+            _write_status(ctx, status)
+    if not statuses:
         return 1
-    return {VALID: 0, INVALID: 1, UNDETERMINED: 2}[worst]
+    return {VALID: 0, INVALID: 1, UNDETERMINED: 2}[desk.worst_status(s.status for s in statuses)]
 
 
-def _revocation(status: str, reasons: list[dict[str, Any]]) -> str:
-    """What is known of revocation: "revoque", "non_revoque" or "inconnue"."""
-    codes = {reason["code"] for reason in reasons}
-    if "revoque" in codes:
-        return "revoque"
-    if status == VALID:
-        return "non_revoque"
-    return "inconnue"
+def _reason_object(reason: Reason) -> dict[str, str]:
+    if reason.code == "confiance_absente":
+        message = "aucune ancre de confiance n'est configurée."
+    else:
+        message = messages.pki_text(reason.code, reason.params)
+    return {"code": reason.code, "message": message}
 
 
-def _worse(a: str, b: str) -> str:
-    order = {VALID: 0, UNDETERMINED: 1, INVALID: 2}
-    return a if order[a] >= order[b] else b
+def _status_object(status: desk.CertificateStatus) -> dict[str, Any]:
+    info, plan = status.info, status.outlook
+    return {
+        "titulaire": info.holder_name,
+        "type": status.kind,
+        "role": info.role,
+        "jeton": status.token_label,
+        "non_apres": info.not_after.isoformat(),
+        "jours_restants": plan.days_left,
+        "statut": status.status,
+        "revocation": status.revocation,
+        "motifs": [_reason_object(reason) for reason in status.reasons],
+        "date_limite_commande": plan.order_by.isoformat(),
+        "rupture_previsible_jours": plan.predicted_gap_days,
+    }
 
 
 def _french_day(iso: str) -> str:
     return dt.date.fromisoformat(iso[:10]).strftime("%d/%m/%Y")
 
 
-def _write_status(ctx: Context, entry: dict[str, Any], margin: int) -> None:
+def _write_status(ctx: Context, status: desk.CertificateStatus) -> None:
     out = ctx.out
+    info, plan = status.info, status.outlook
     role = {"authentification": "d'authentification", "signature": "de signature"}.get(
-        entry["role"] or "", ""
+        info.role or "", ""
     )
-    kind = KIND_NAMES.get(entry["type"], entry["type"])
+    kind = KIND_NAMES.get(status.kind, status.kind)
     out.write(
-        f"{kind[:1].upper()}{kind[1:]} « {entry['jeton']} » — "
-        f"{entry['titulaire'] or 'titulaire inconnu'}, certificat {role}\n"
+        f"{kind[:1].upper()}{kind[1:]} « {status.token_label} » — "
+        f"{info.holder_name or 'titulaire inconnu'}, certificat {role}\n"
     )
-    expiry = _french_day(entry["non_apres"])
-    days = entry["jours_restants"]
+    expiry = _french_day(info.not_after.isoformat())
+    days = plan.days_left
     if days >= 0:
         out.write(f"  valable jusqu'au {expiry} ({days} jours restants)\n")
     else:
         out.write(f"  EXPIRÉ depuis le {expiry}\n")
-    label = {VALID: "valide", INVALID: "invalide", UNDETERMINED: "indéterminé"}[entry["statut"]]
+    label = {VALID: "valide", INVALID: "invalide", UNDETERMINED: "indéterminé"}[status.status]
     out.write(f"  état : {label}\n")
     revocation = {
         "revoque": "RÉVOQUÉE",
         "non_revoque": "non révoquée",
         "inconnue": "inconnue (liste de révocation indisponible ou certificat invalide)",
-    }[entry["revocation"]]
+    }[status.revocation]
     out.write(f"  révocation : {revocation}\n")
-    for reason in entry["motifs"]:
-        out.write(f"    - {reason['message']}\n")
-    order_by = _french_day(entry["date_limite_commande"])
+    for reason in status.reasons:
+        out.write(f"    - {_reason_object(reason)['message']}\n")
+    order_by = _french_day(plan.order_by.isoformat())
     out.write(
         f"  renouvellement à commander au plus tard le {order_by} "
-        f"(délai {entry['_lead']} jours + marge {margin} jours)\n"
+        f"(délai {status.lead_days} jours + marge {status.margin_days} jours)\n"
     )
-    if entry["_late"]:
-        gap = entry["rupture_previsible_jours"]
+    if plan.order_late:
+        gap = plan.predicted_gap_days
         out.write("  ATTENTION : la date limite de commande est passée, commandez aujourd'hui.\n")
         if gap > 0:
             out.write(
@@ -323,94 +285,8 @@ def _read_pin(ctx: Context, args: argparse.Namespace) -> str | None:
     return getpass.getpass("Code PIN du titulaire (non affiché) : ")
 
 
-ROLES = {"authentification": "AUTHENTICATION", "signature": "SIGNATURE"}
-
-
-def _card_certificate(found: CertificateObject, status: str) -> Any:
-    from inventaire.cards import CardCertificate
-    from inventaire.enums import CertificateRole
-
-    assert found.certificate is not None
-    info = describe(found.certificate)
-    role = ROLES.get(info.role or "")
-    return CardCertificate(
-        der=found.certificate.public_bytes(_DER),
-        fingerprint_sha256=info.fingerprint_sha256,
-        subject=info.subject,
-        issuer=info.issuer,
-        serial_number=info.serial_number,
-        not_before=info.not_before,
-        not_after=info.not_after,
-        role=CertificateRole(role) if role else None,
-        status=status,
-        email=info.email,
-        holder_name=info.holder_name,
-    )
-
-
-def _proof(token: TokenRead, found: CertificateObject, pin: str, *, pss: bool) -> dict[str, Any]:
-    from cartes.readers import prove_possession
-
-    assert found.certificate is not None and found.id is not None
-    outcome = prove_possession(token.module, token.slot, found.id, found.certificate, pin, pss=pss)
-    return {
-        "prouvee": outcome.proven,
-        "mecanisme": outcome.mechanism,
-        "erreur": PROOF_ERRORS.get(outcome.error or "", outcome.error),
-        "pin": PIN_STATES.get(outcome.pin_state or ""),
-    }
-
-
-def _scan_token(
-    token: TokenRead, validator: Any, at: dt.datetime, pin: str | None, *, pss: bool = False
-) -> tuple[dict[str, Any], Any]:
-    """The report of one token, and the card as the inventory sees it."""
-    from inventaire.cards import ScannedCard
-    from inventaire.enums import CredentialKind
-    from inventaire.vocabulary import KIND_TOKENS
-
-    entry: dict[str, Any] = {
-        "label": token.label,
-        "numero_serie": token.serial,
-        "erreur": reader_text(token.error),
-        "certificats": [],
-    }
-    read = []
-    kinds = set()
-    for found in token.certificates:
-        if found.certificate is None:
-            error = reader_text(found.error)
-            entry["certificats"].append({"label": found.label, "erreur": error})
-            continue
-        result = validator.validate(found.certificate, at)
-        if result.kind:
-            kinds.add(result.kind)
-        card_certificate = _card_certificate(found, result.status)
-        read.append(card_certificate)
-        entry["certificats"].append(
-            {
-                "label": found.label,
-                "id": found.id,
-                "sujet": card_certificate.subject,
-                "titulaire": card_certificate.holder_name,
-                "empreinte_sha256": card_certificate.fingerprint_sha256,
-                "non_apres": card_certificate.not_after.isoformat(),
-                "statut": result.status,
-                "motifs": [messages.pki_text(r.code, r.params) for r in result.reasons],
-                "preuve": (
-                    _proof(token, found, pin, pss=pss) if pin is not None and found.id else None
-                ),
-            }
-        )
-    kind = KIND_TOKENS[kinds.pop()] if len(kinds) == 1 else None
-    return entry, ScannedCard(token.serial, CredentialKind(kind) if kind else None, read)
-
-
 def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
     """Scan, validate, match with the inventory; register on the operator's word."""
-    from inventaire import cards, db, operators
-    from inventaire.enums import OperatorRole
-    from inventaire.errors import InventaireError
     from inventaire.vocabulary import STATE_TOKENS, parse_token
 
     if (args.deja_remise or args.remise_le) and not args.enregistrer:
@@ -429,37 +305,26 @@ def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
     report, validator = prepared
     engine = ctx.ready_engine()
     at = ctx.now()
+    tokens = desk.validate_tokens(report.tokens, validator=validator, at=at)
     pin = _read_pin(ctx, args)
     results: list[dict[str, Any]] = []
     try:
-        for token in report.tokens:
-            entry, card = _scan_token(token, validator, at, pin, pss=args.pss)
-            results.append(entry)
-            with db.read_session(engine) as session:
-                found = cards.match(session, card)
-            entry["correspondance"] = {
-                "support": found.credential_id,
-                "titulaire": found.holder_id,
-                "par": found.by,
-            }
-            if not (args.enregistrer and token.error is None and card.certificates):
-                continue
-            try:
-                with db.write_session(engine) as session:
-                    # The roles a registration needs are inventaire's to decide.
-                    operator = operators.require(session, ctx.operator_login, OperatorRole.READER)
-                    credential, created = cards.register(
-                        session,
-                        card,
-                        operator=operator,
-                        now=at,
-                        state=state,
-                        already_handed_over=args.deja_remise,
-                        handed_over_on=args.remise_le,
-                    )
-                entry["enregistrement"] = _registration(credential, created, args.deja_remise)
-            except InventaireError as exc:
-                entry["enregistrement"] = {"erreur": messages.error_text(exc)}
+        for token in tokens:
+            proofs = [
+                desk.prove(token, found, pin, pss=args.pss) if pin is not None else None
+                for found in token.certificates
+            ]
+            outcome = desk.match_and_register(
+                engine,
+                token,
+                operator_login=ctx.operator_login,
+                register=args.enregistrer,
+                state=state,
+                already_handed_over=args.deja_remise,
+                handed_over_on=args.remise_le,
+                now=at,
+            )
+            results.append(_scan_object(token, proofs, outcome))
     finally:
         del pin  # the PIN lives no longer than the scan
     if args.format == "json":
@@ -474,19 +339,67 @@ def cmd_scanner(ctx: Context, args: argparse.Namespace) -> int:
     return 1 if refused else _exit(report)
 
 
-def _registration(credential: Any, created: bool, already_handed_over: bool) -> dict[str, Any]:
+def _proof_object(proof: Proof) -> dict[str, Any]:
+    return {
+        "prouvee": proof.proven,
+        "mecanisme": proof.mechanism,
+        "erreur": PROOF_ERRORS.get(proof.error or "", proof.error),
+        "pin": PIN_STATES.get(proof.pin_state or ""),
+    }
+
+
+def _scan_object(
+    token: desk.ScannedToken, proofs: list[Proof | None], outcome: desk.InventoryOutcome
+) -> dict[str, Any]:
+    """The report of one token: its certificates, the inventory's match, the registration."""
+    entry: dict[str, Any] = {
+        "label": token.token.label,
+        "numero_serie": token.token.serial,
+        "erreur": reader_text(token.token.error),
+        "certificats": [],
+    }
+    for found, proof in zip(token.certificates, proofs, strict=True):
+        if found.info is None or found.result is None:
+            entry["certificats"].append({"label": found.label, "erreur": reader_text(found.error)})
+            continue
+        entry["certificats"].append(
+            {
+                "label": found.label,
+                "id": found.id,
+                "sujet": found.info.subject,
+                "titulaire": found.info.holder_name,
+                "empreinte_sha256": found.info.fingerprint_sha256,
+                "non_apres": found.info.not_after.isoformat(),
+                "statut": found.result.status,
+                "motifs": [messages.pki_text(r.code, r.params) for r in found.result.reasons],
+                "preuve": _proof_object(proof) if proof is not None else None,
+            }
+        )
+    match = outcome.match
+    entry["correspondance"] = {
+        "support": match.credential_id,
+        "titulaire": match.holder_id,
+        "par": match.by,
+    }
+    if outcome.refused is not None:
+        entry["enregistrement"] = {"erreur": messages.error_text(outcome.refused)}
+    elif outcome.registration is not None:
+        entry["enregistrement"] = _registration_object(outcome.registration)
+    return entry
+
+
+def _registration_object(registration: desk.Registration) -> dict[str, Any]:
     """What the registration did, for the report: ``remise`` is "remise" (handed over now),
     "deja_remise" (a past handover recorded) or None."""
-    from inventaire.enums import CredentialState
     from inventaire.vocabulary import STATE_TOKENS, token_of
 
-    handed_over = created and credential.state is CredentialState.ACTIVE
+    day = registration.handed_over_on
     return {
-        "support": credential.id,
-        "cree": created,
-        "etat": token_of(credential.state, STATE_TOKENS),
-        "remise": ("deja_remise" if already_handed_over else "remise") if handed_over else None,
-        "remise_le": credential.handed_over_on.isoformat() if credential.handed_over_on else None,
+        "support": registration.credential_id,
+        "cree": registration.created,
+        "etat": token_of(registration.state, STATE_TOKENS),
+        "remise": registration.handover,
+        "remise_le": day.isoformat() if day else None,
     }
 
 

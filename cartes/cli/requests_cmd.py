@@ -196,7 +196,7 @@ def _values(line: RequestLine) -> list[Any]:
         line.organisation,
         line.serial,
         line.replaces_id,
-        line.requested_on.isoformat(),
+        _iso(line.requested_on),
         _iso(line.received_on),
         _iso(line.handed_over_on),
         line.age_days,
