@@ -21,6 +21,10 @@ from inventaire.clock import PARIS
 from pki import INVALID, UNDETERMINED, VALID, PkiError, Reason, Validator, describe
 
 READER_MESSAGES = {
+    "aucun_module": (
+        "aucun module PKCS#11 : installez OpenSC (paquet opensc) ou indiquez le module du "
+        "lecteur avec --module ou readers.modules dans la configuration"
+    ),
     "module_absent": "module PKCS#11 introuvable",
     "module_illisible": "module PKCS#11 impossible à charger",
     "jeton_retire": "la carte ou la clé a été retirée pendant la lecture",
@@ -44,10 +48,8 @@ def reader_text(code: str | None) -> str | None:
 def _scan(ctx: Context, args: argparse.Namespace) -> ScanReport | None:
     modules = desk.reader_modules(ctx.settings, args.module)
     if not modules:
-        ctx.err.write(
-            "Aucun module PKCS#11 : installez OpenSC (paquet opensc) ou indiquez le module du "
-            "lecteur avec --module ou readers.modules dans la configuration.\n"
-        )
+        text = READER_MESSAGES["aucun_module"]
+        ctx.err.write(text[:1].upper() + text[1:] + ".\n")
         return None
     report = scan(modules, slot=getattr(args, "slot", None))
     for module, code, detail in report.problems:
