@@ -29,13 +29,6 @@ from inventaire.enums import CredentialKind, DigestState
 
 Log = Callable[..., None]
 
-# Settings keys of each kind, as in the [alerts.copies] and [alerts.instructions] sections.
-KIND_KEYS = {
-    CredentialKind.AGENT_CARD: "agent_card",
-    CredentialKind.EXPERT_CARD: "expert_card",
-    CredentialKind.RPVA_KEY: "rpva_key",
-    CredentialKind.TEMPORARY_CARD: "temporary_card",
-}
 # A run stops at the first failure to reach the server (it is down: no use knocking at a
 # closed door), and after this many temporary refusals in a row (4xx: it is busy).
 MAX_TEMPORARY_IN_A_ROW = 5
@@ -61,8 +54,8 @@ def policy(settings: Settings) -> AlertPolicy:
         expired_every_days=alerts.expired_every_days,
         expired_times=alerts.expired_times,
         copies={
-            kind: tuple(address.strip().lower() for address in getattr(alerts.copies, key))
-            for kind, key in KIND_KEYS.items()
+            kind: tuple(address.strip().lower() for address in alerts.copies.of(kind))
+            for kind in CredentialKind
         },
     )
 

@@ -123,11 +123,6 @@ def kind_label(kind: CredentialKind) -> str:
     return label[:1].upper() + label[1:]
 
 
-def _instructions(kind: CredentialKind, settings: Settings) -> str:
-    text = getattr(settings.alerts.instructions, kind.value.lower(), None)
-    return str(text) if text else ""
-
-
 def _return_text(due: dt.date, day: dt.date) -> str:
     date = french_date(due)
     remaining = (due - day).days
@@ -176,7 +171,7 @@ def _item_view(item: DigestItem, day: dt.date, settings: Settings) -> dict[str, 
         "expiry": _expiry_text(item),
         "order_by": _order_by_text(item, day),
         "gap": _gap_text(item),
-        "instructions": _instructions(item.kind, settings),
+        "instructions": settings.alerts.instructions.of(item.kind),
     }
 
 

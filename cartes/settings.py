@@ -135,6 +135,11 @@ class KindAddresses(BaseModel):
     rpva_key: list[str] = Field(default_factory=list)
     temporary_card: list[str] = Field(default_factory=list)
 
+    def of(self, kind: CredentialKind) -> list[str]:
+        """The addresses for ``kind`` (fields are named after the kinds, in lower case)."""
+        addresses: list[str] = getattr(self, kind.value.lower())
+        return addresses
+
 
 class KindInstructions(BaseModel):
     """What a holder must do to renew, per kind of credential: a sentence of the e-mail."""
@@ -153,6 +158,11 @@ class KindInstructions(BaseModel):
         "environ 45 jours de délai)."
     )
     temporary_card: str = "Contactez le greffe qui suit votre procédure."
+
+    def of(self, kind: CredentialKind) -> str:
+        """The sentence for ``kind`` (fields are named after the kinds, in lower case)."""
+        sentence: str = getattr(self, kind.value.lower())
+        return sentence
 
 
 class AlertSettings(BaseModel):

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from inventaire import journal
+from inventaire.dbapi import days_between_sql
 from inventaire.enums import AlertLevel, CredentialKind, CredentialState, DigestState
 from inventaire.errors import InvalidValue, NotFound
 from inventaire.lifecycle import IN_SERVICE, PENDING
@@ -91,13 +92,6 @@ def due_level(
     return None
 
 
-def _days_since_sql(dialect: str) -> str:
-    """Whole days from ``c.expires_on`` to ``:today``, in the database's own arithmetic."""
-    if dialect == "sqlite":
-        return "CAST(julianday(:today) - julianday(c.expires_on) AS INTEGER)"
-    return "(CAST(:today AS date) - c.expires_on)"
-
-
 def _by_kind(name: str, kinds: list[CredentialKind]) -> str:
     branches = " ".join(f"WHEN '{kind.value}' THEN :{name}_{kind.value}" for kind in kinds)
     return f"CASE c.kind {branches} END"
@@ -146,7 +140,7 @@ copies (kind, recipient) AS (VALUES {", ".join(rows)})"""
   UNION ALL
   SELECT d.credential_id, d.level, cp.recipient{cast}, d.occurrence
   FROM due d JOIN copies cp ON cp.kind{cast} = d.kind"""
-    days_since = _days_since_sql(dialect)
+    days_since = days_between_sql(dialect, ":today", "c.expires_on")
     # INSERT first, then its query: drivers count the rows of a statement that starts so.
     sql = f"""
 INSERT INTO alert (credential_id, level, recipient, occurrence, due_on, created_at)

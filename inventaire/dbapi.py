@@ -20,6 +20,21 @@ from inventaire.errors import DatabaseLocked, DatabaseUnavailable, SchemaOutdate
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
+def days_between_sql(dialect: str, later: str, earlier: str) -> str:
+    """SQL for the whole number of days from ``earlier`` to ``later``, in the database's
+    own date arithmetic. Each is a date column or a ``:name`` parameter holding a date
+    (ISO text on SQLite)."""
+
+    def as_date(expression: str) -> str:
+        if expression.startswith(":") and dialect != "sqlite":
+            return f"CAST({expression} AS date)"
+        return expression
+
+    if dialect == "sqlite":
+        return f"CAST(julianday({as_date(later)}) - julianday({as_date(earlier)}) AS INTEGER)"
+    return f"({as_date(later)} - {as_date(earlier)})"
+
+
 class ReadConnection:
     """A read-only connection that runs ``:name``-parameter SQL on either database."""
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from inventaire.dbapi import ReadConnection
+from inventaire.dbapi import ReadConnection, days_between_sql
 from inventaire.enums import CardModel, CredentialKind, CredentialState, HolderRole
 from inventaire.vocabulary import KIND_TOKENS, MODEL_TOKENS, STATE_TOKENS, fold
 
@@ -130,17 +130,10 @@ def json_object_sql(dialect: str) -> str:
     ``json_object`` and PostgreSQL's ``json_build_object`` do it as they read the rows.
     """
     if dialect == "sqlite":
-        function, expires, days = (
-            "json_object",
-            "c.expires_on",
-            "CAST(julianday(c.expires_on) - julianday(:today) AS INTEGER)",
-        )
+        function, expires = "json_object", "c.expires_on"
     else:
-        function, expires, days = (
-            "json_build_object",
-            "to_char(c.expires_on, 'YYYY-MM-DD')",
-            "(c.expires_on - CAST(:today AS date))",
-        )
+        function, expires = "json_build_object", "to_char(c.expires_on, 'YYYY-MM-DD')"
+    days = days_between_sql(dialect, "c.expires_on", ":today")
     fields = {
         "id": "c.id",
         "type": _case("c.kind", KIND_TOKENS),

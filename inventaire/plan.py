@@ -22,7 +22,7 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from inventaire.dbapi import ReadConnection
+from inventaire.dbapi import ReadConnection, days_between_sql
 from inventaire.enums import CredentialKind, CredentialState
 from inventaire.renewal import RenewalOutlook, outlook
 
@@ -267,10 +267,7 @@ def measured_lead_times(
     included) with both dates known, and the number of those cases. Kinds without any
     case are absent; a receipt dated before its request (an input error) is left out.
     """
-    if connection.dialect == "sqlite":
-        days = "CAST(julianday(received_on) - julianday(requested_on) AS INTEGER)"
-    else:
-        days = "(received_on - requested_on)"
+    days = days_between_sql(connection.dialect, "received_on", "requested_on")
     # A histogram per kind, not one row per credential: a few hundred rows at most.
     sql = f"""SELECT kind, {days} AS days, COUNT(*)
 FROM credential
@@ -284,28 +281,31 @@ GROUP BY kind, {days}"""
     histograms: dict[CredentialKind, dict[int, int]] = defaultdict(dict)
     for kind, value, count in connection.rows(sql, params):
         histograms[_KINDS[kind]][int(value)] = int(count)
-    return {
-        kind: MeasuredLead(median_days=_median(histogram), cases=sum(histogram.values()))
-        for kind, histogram in histograms.items()
-    }
+    measured = {}
+    for kind, histogram in histograms.items():
+        middle = median(histogram)
+        assert middle is not None  # a kind is in the histograms only with a case
+        measured[kind] = MeasuredLead(median_days=middle, cases=sum(histogram.values()))
+    return measured
 
 
-def _median(histogram: Mapping[int, int]) -> float:
-    """The median of values given with their counts (the mean of the two middle ones
-    for an even count)."""
+def median(histogram: Mapping[int, int]) -> float | None:
+    """The median of values given with their number of occurrences (the mean of the two
+    middle ones for an even count); None when there is none."""
     total = sum(histogram.values())
+    if not total:
+        return None
     low_rank, high_rank = (total - 1) // 2, total // 2
-    low = high = None
+    low: int | None = None
     seen = 0
     for value in sorted(histogram):
         seen += histogram[value]
         if low is None and seen > low_rank:
             low = value
         if seen > high_rank:
-            high = value
-            break
-    assert low is not None and high is not None
-    return (low + high) / 2
+            assert low is not None
+            return (low + value) / 2
+    raise AssertionError("unreachable: the ranks are below the total")
 
 
 def _day(value: Any) -> dt.date | None:

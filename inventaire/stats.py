@@ -40,9 +40,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
-from inventaire.dbapi import ReadConnection
+from inventaire.dbapi import ReadConnection, days_between_sql
 from inventaire.enums import CredentialKind, CredentialState
-from inventaire.plan import IN_SERVICE, MEASURE_WINDOW_DAYS, renewal_plan
+from inventaire.plan import IN_SERVICE, MEASURE_WINDOW_DAYS, median, renewal_plan
 from inventaire.vocabulary import fold
 
 S = CredentialState
@@ -267,40 +267,7 @@ def _assemble(
     )
 
 
-def median(histogram: Mapping[int, int]) -> float | None:
-    """The median of values given with their number of occurrences (the mean of the two
-    middle ones for an even count); None when there is none."""
-    total = sum(histogram.values())
-    if not total:
-        return None
-    low_rank, high_rank = (total - 1) // 2, total // 2
-    low: int | None = None
-    seen = 0
-    for value in sorted(histogram):
-        seen += histogram[value]
-        if low is None and seen > low_rank:
-            low = value
-        if seen > high_rank:
-            assert low is not None
-            return (low + value) / 2
-    raise AssertionError("unreachable: the ranks are below the total")
-
-
 _KINDS = {kind.value: kind for kind in CredentialKind}
-
-
-def _days(dialect: str, later: str, earlier: str) -> str:
-    """SQL for the number of days from ``earlier`` to ``later`` (dates or ``:name``
-    parameters holding ISO dates)."""
-
-    def as_date(expression: str) -> str:
-        if expression.startswith(":"):
-            return expression if dialect == "sqlite" else f"CAST({expression} AS date)"
-        return expression
-
-    if dialect == "sqlite":
-        return f"CAST(julianday({as_date(later)}) - julianday({as_date(earlier)}) AS INTEGER)"
-    return f"({as_date(later)} - {as_date(earlier)})"
 
 
 def _states(params: dict[str, Any], name: str, states: tuple[CredentialState, ...]) -> str:
@@ -342,7 +309,7 @@ def _request_ages_sql(dialect: str, today: dt.date) -> tuple[str, dict[str, Any]
     """A histogram of the age in days of pending requests, per organisation and kind."""
     params: dict[str, Any] = {"today": today.isoformat()}
     pending = _states(params, "pending", PENDING)
-    age = _days(dialect, ":today", "c.requested_on")
+    age = days_between_sql(dialect, ":today", "c.requested_on")
     sql = f"""SELECT h.organisation_id, c.kind, {age}, COUNT(*)
 FROM credential c
 JOIN holder h ON h.id = c.holder_id
@@ -354,7 +321,7 @@ GROUP BY h.organisation_id, c.kind, {age}"""
 def _lead_times_sql(dialect: str, today: dt.date) -> tuple[str, dict[str, Any]]:
     """A histogram of request → receipt in days, per organisation and kind, with the
     window and rules of ``inventaire.plan.measured_lead_times``."""
-    days = _days(dialect, "c.received_on", "c.requested_on")
+    days = days_between_sql(dialect, "c.received_on", "c.requested_on")
     sql = f"""SELECT h.organisation_id, c.kind, {days}, COUNT(*)
 FROM credential c
 JOIN holder h ON h.id = c.holder_id

@@ -104,6 +104,19 @@ def build_parser() -> Parser:
         sub.set_defaults(command=command)
         return sub  # type: ignore[return-value]
 
+    def command_group(name: str, help: str) -> Callable[[str, str, str], argparse.ArgumentParser]:
+        """A command made of subcommands (``cartes alertes envoyer``): its adder."""
+        subcommands = add(name, "main:missing_subcommand", help).add_subparsers(
+            title="commandes", metavar="COMMANDE"
+        )
+
+        def add_subcommand(name: str, command: str, help: str) -> argparse.ArgumentParser:
+            parser = subcommands.add_parser(name, help=help, description=help)
+            parser.set_defaults(command=command)
+            return parser
+
+        return add_subcommand
+
     add(
         "init",
         "inventory:cmd_init",
@@ -217,13 +230,7 @@ def build_parser() -> Parser:
     sub.add_argument("--organisation", metavar="NOM", help="nom court ou complet")
     sub.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    sub = add("alertes", "main:missing_subcommand", "alertes de renouvellement par courriel")
-    alert_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
-
-    def add_alert(name: str, command: str, help: str) -> argparse.ArgumentParser:
-        parser = alert_sub.add_parser(name, help=help, description=help)
-        parser.set_defaults(command=command)
-        return parser
+    add_alert = command_group("alertes", "alertes de renouvellement par courriel")
 
     sub = add_alert(
         "apercu",
@@ -263,15 +270,7 @@ def build_parser() -> Parser:
     group.add_argument("--motif", metavar="TEXTE", help="pourquoi les alertes sont coupées")
     group.add_argument("--lever", action="store_true", help="rétablit les alertes")
 
-    sub = add(
-        "demande", "main:missing_subcommand", "demandes de supports : commande, réception, remise"
-    )
-    request_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
-
-    def add_request(name: str, command: str, help: str) -> argparse.ArgumentParser:
-        parser = request_sub.add_parser(name, help=help, description=help)
-        parser.set_defaults(command=command)
-        return parser
+    add_request = command_group("demande", "demandes de supports : commande, réception, remise")
 
     sub = add_request("creer", "requests_cmd:cmd_creer", "enregistre une demande de support")
     sub.add_argument("--titulaire", required=True, metavar="EMAIL")
@@ -306,13 +305,7 @@ def build_parser() -> Parser:
     sub.add_argument("--en-attente", action="store_true", help="demandées ou reçues seulement")
     sub.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    sub = add("urgence", "main:missing_subcommand", "cartes agent ancien modèle remises en urgence")
-    emergency_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")
-
-    def add_emergency(name: str, command: str, help: str) -> argparse.ArgumentParser:
-        parser = emergency_sub.add_parser(name, help=help, description=help)
-        parser.set_defaults(command=command)
-        return parser
+    add_emergency = command_group("urgence", "cartes agent ancien modèle remises en urgence")
 
     sub = add_emergency(
         "emettre",
