@@ -25,7 +25,7 @@ from inventaire import db, outbox
 from inventaire.alerts import AlertPolicy, Planned, plan_alerts
 from inventaire.clock import paris_today
 from inventaire.emergency import plan_emergency_alerts
-from inventaire.enums import CredentialKind, DigestState
+from inventaire.enums import CredentialKind
 
 Log = Callable[..., None]
 
@@ -144,11 +144,7 @@ def send_due(
                 break
             run.send(taken, should_stop)
     with db.read_session(engine) as session:
-        report.waiting = sum(
-            number
-            for state, number in outbox.counts(session).items()
-            if state in (DigestState.PENDING, DigestState.SENDING)
-        )
+        report.waiting = outbox.waiting(session)
     return report
 
 
