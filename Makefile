@@ -45,7 +45,8 @@ test: lint typecheck
 	    scripts/with-postgres $(BIN)/pytest -q
 
 # A fresh demo under .demo/: SQLite database, synthetic district, three SoftHSM2 cards
-# "in the reader" with the trust that recognises them; then the summary and the reader.
+# "in the reader" with the trust that recognises them; then, in a terminal, the SAR's
+# screen (the terminal UI) on it; elsewhere (a pipe, CI) the summary and the reader.
 demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/python -m fixtures.demo $(DEMO_DIR)
@@ -53,9 +54,12 @@ demo: install
 	$(BIN)/cartes init && \
 	$(BIN)/cartes demo --titulaires $(DEMO_HOLDERS) && \
 	$(BIN)/cartes importer $(DEMO_DIR)/titulaires-des-cartes.csv && \
-	echo && $(BIN)/cartes && \
-	echo && $(BIN)/cartes lecteurs && \
-	echo && echo "Pour continuer : export CARTES_CONFIG=$(DEMO_DIR)/cartes.toml"
+	echo && echo "Pour continuer : export CARTES_CONFIG=$(DEMO_DIR)/cartes.toml" && \
+	if [ -t 0 ] && [ -t 1 ]; then \
+	    $(BIN)/cartes tui; \
+	else \
+	    echo && $(BIN)/cartes resume && echo && $(BIN)/cartes lecteurs; \
+	fi
 
 bench: install
 	$(BIN)/python benchmarks/import_csv.py
@@ -63,6 +67,8 @@ bench: install
 	$(BIN)/python benchmarks/validation.py
 	$(BIN)/python benchmarks/scan.py
 	$(BIN)/python benchmarks/alerts.py
+	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/tui.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) benchmarks/.cache .pytest_cache .ruff_cache .mypy_cache

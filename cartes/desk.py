@@ -17,10 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from cartes.readers import Proof, ReaderError, TokenRead, module_list, prove_possession, scan
@@ -153,10 +154,12 @@ def scan_cards(
     slot: int | None = None,
     validator: Validator,
     at: dt.datetime,
+    cache: ValidationCache | None = None,
 ) -> DeskScan:
     """Read the tokens of ``modules`` (by default the configured ones), or only of ``slot``,
-    and validate their certificates at ``at``. A module, token or certificate object that
-    fails is reported for itself and the rest of the scan goes on.
+    and validate their certificates at ``at`` (through ``cache`` when given: an unchanged
+    token is not validated again). A module, token or certificate object that fails is
+    reported for itself and the rest of the scan goes on.
 
     Raises ``ReaderError("aucun_module")`` when there is no module to read with.
     """
@@ -164,8 +167,63 @@ def scan_cards(
     if not chosen:
         raise ReaderError("aucun_module")
     report = scan(chosen, slot=slot)
-    tokens = validate_tokens(report.tokens, validator=validator, at=at)
+    if cache is not None:
+        tokens = cache.validate(report.tokens, validator=validator, at=at)
+    else:
+        tokens = validate_tokens(report.tokens, validator=validator, at=at)
     return DeskScan(tuple(tokens), tuple(report.problems))
+
+
+def token_key(token: TokenRead) -> tuple[object, ...]:
+    """What identifies a token and its content between two reads: where it sits, its
+    serial number and, per certificate object, its label, CKA_ID, error and SHA-256
+    fingerprint. The same key means the same certificates to validate."""
+    objects = tuple(
+        (
+            found.label,
+            found.id,
+            found.error,
+            found.certificate.fingerprint(hashes.SHA256()) if found.certificate else None,
+        )
+        for found in token.certificates
+    )
+    return (token.module, token.slot, token.serial, token.label, token.error, objects)
+
+
+class ValidationCache:
+    """Validated tokens kept between two reads of a reader polled again and again (the
+    terminal UI reads every second): a token whose key (``token_key``) is unchanged keeps
+    its validation of the same Paris day, with the token's latest reading (its PIN state
+    may have changed). Tokens no longer present are forgotten, so a card put back is
+    validated afresh. Not thread-safe: one poller uses it at a time."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[object, ...], tuple[dt.date, ScannedToken]] = {}
+        self.validated = 0  # tokens validated (not taken from the cache) so far
+
+    def validate(
+        self, tokens: Iterable[TokenRead], *, validator: Validator, at: dt.datetime
+    ) -> list[ScannedToken]:
+        """``validate_tokens``, reusing what was validated for an unchanged token."""
+        day = paris_today(at)
+        kept: dict[tuple[object, ...], tuple[dt.date, ScannedToken]] = {}
+        result: list[ScannedToken] = []
+        for token in tokens:
+            key = token_key(token)
+            cached = self._entries.get(key)
+            if cached is not None and cached[0] == day:
+                scanned = replace(cached[1], token=token)
+            else:
+                scanned = _validate_token(token, validator, at)
+                self.validated += 1
+            kept[key] = (day, scanned)
+            result.append(scanned)
+        self._entries = kept
+        return result
+
+    def clear(self) -> None:
+        """Forget everything: the next read validates every token again."""
+        self._entries = {}
 
 
 def _card_certificate(scanned: ScannedCertificate) -> CardCertificate:

@@ -378,3 +378,101 @@ def pki_text(code: str, params: Mapping[str, Any] | None = None) -> str:
         return template.format_map(params)
     except (KeyError, ValueError):
         return template
+
+
+# Card readers (PKCS#11): problems with a module, a token or an object.
+READER_MESSAGES = {
+    "aucun_module": (
+        "aucun module PKCS#11 : installez OpenSC (paquet opensc) ou indiquez le module du "
+        "lecteur avec --module ou readers.modules dans la configuration"
+    ),
+    "module_absent": "module PKCS#11 introuvable",
+    "module_illisible": "module PKCS#11 impossible à charger",
+    "jeton_retire": "la carte ou la clé a été retirée pendant la lecture",
+    "jeton_non_reconnu": "carte ou clé non reconnue par le module",
+    "jeton_illisible": "carte ou clé illisible",
+    "objet_vide": "objet certificat vide",
+    "certificat_illisible": "objet certificat illisible (contenu non reconnu)",
+    "lecture_impossible": "objet certificat impossible à lire",
+}
+PIN_STATES = {
+    "essais_faibles": "attention : plusieurs codes PIN faux ont déjà été saisis",
+    "dernier_essai": "attention : un seul essai de code PIN reste avant blocage",
+    "bloque": "code PIN bloqué : faites débloquer la carte",
+}
+
+
+def reader_text(code: str | None) -> str | None:
+    """The French text of a reader problem code (``cartes.readers.ReaderError``)."""
+    return None if code is None else READER_MESSAGES.get(code, code)
+
+
+# The « Lecteurs » screen of the terminal UI (the same words as ``cartes scanner``).
+DESK_MATCH_LABELS = {
+    "empreinte": "certificat déjà connu",
+    "numero_serie": "numéro de série connu",
+    "email": "titulaire reconnu par son adresse",
+    "nom": "titulaire reconnu par son nom",
+}
+PROOF_ERROR_LABELS = {
+    "pin_incorrect": "code PIN incorrect",
+    "pin_bloque": "code PIN bloqué",
+    "cle_absente": "aucune clé privée avec cet identifiant sur la carte",
+    "signature_fausse": "la clé de la carte ne correspond pas au certificat",
+    "jeton_retire": "la carte a été retirée",
+    "algorithme_non_pris_en_charge": "type de clé non pris en charge",
+    "module_absent": "module PKCS#11 introuvable",
+    "module_illisible": "module PKCS#11 impossible à charger",
+    "jeton_illisible": "carte ou clé illisible",
+    "jeton_non_reconnu": "carte ou clé non reconnue par le module",
+}
+VALIDATION_STATUS_LABELS = {
+    "valide": "valide",
+    "invalide": "invalide",
+    "indetermine": "indéterminé",
+}
+
+
+# --- Screen 3, the record (« fiche ») of one credential: cartes/tui/screens/record.py ---
+MESSAGES.update(
+    {
+        "revalidation_sans_ancre": (
+            "Aucune ancre de confiance configurée (trust.agent_card, trust.expert_card, "
+            "trust.rpva_key, trust.temporary_card) : les certificats ne peuvent pas être validés."
+        ),
+    }
+)
+# Keys are the enums' values (StrEnum members find them too).
+MODEL_LABELS = {"OLD": "ancien modèle", "NEW": "nouveau modèle"}
+CERTIFICATE_ROLE_LABELS = {"AUTHENTICATION": "authentification", "SIGNATURE": "signature"}
+CERTIFICATE_STATUS_LABELS = {
+    "valide": "valide",
+    "invalide": "invalide",
+    "indetermine": "indéterminé",
+    "illisible": "illisible",
+}
+REPLACEMENT_LABELS = {
+    "NONE": "rien n'est commandé",
+    "REQUESTED": "remplaçant commandé",
+    "RECEIVED": "remplaçant reçu au SAR",
+}
+# What an operator asks, by the state a credential moves to (from the state in the key
+# when the same target reads differently).
+TRANSITION_VERBS = {
+    "REQUESTED": "Redemander",
+    "RECEIVED": "Réceptionner",
+    "ACTIVE": "Remettre au titulaire",
+    ("SUSPENDED", "ACTIVE"): "Réactiver (retrouvée)",
+    "SUSPENDED": "Suspendre",
+    "LOST": "Déclarer perdue",
+    "DAMAGED": "Déclarer défectueuse",
+    "RETURNED": "Enregistrer la restitution",
+    "REVOKED": "Révoquer",
+    "CANCELLED": "Annuler",
+}
+
+
+def transition_verb(source: str, target: str) -> str:
+    """The French verb of the move from ``source`` to ``target`` (« Suspendre »)."""
+    verb = TRANSITION_VERBS.get((str(source), str(target))) or TRANSITION_VERBS.get(str(target))
+    return str(verb or f"Passer à « {state_label(target)} »")

@@ -32,19 +32,18 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import Engine
 
 from cartes import messages
+from cartes.ops.certificates import Revalidation, revalidate  # shared with the record
 from cartes.settings import Settings, parse_daily_at
 from inventaire import certificates, db, lease, runs
 from inventaire.clock import PARIS, Clock, from_db
 from inventaire.errors import InventaireError
-from pki import INVALID, UNDETERMINED, VALID, PkiError, Validator
+from pki import PkiError
 
 LEASE_NAME = "service"
 DAILY = "quotidien"
 ONCE = "une_fois"
 # Runs that do the whole cycle: a successful one serves the day's slot.
 CYCLE_KINDS = (DAILY, ONCE)
-UNREADABLE = "illisible"  # last_status of a stored certificate that cannot be parsed
-REVALIDATION_BATCH = 500
 
 Log = Callable[..., None]
 
@@ -136,77 +135,7 @@ def _loggable(key: str, value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Revalidation of stored certificates
-
-
-@dataclass
-class Revalidation:
-    """What a revalidation of the stored certificates found."""
-
-    checked: int = 0
-    valid: int = 0
-    invalid: int = 0
-    undetermined: int = 0
-    unreadable: int = 0
-
-
-def _status_of(validator: Validator, der: bytes, at: dt.datetime) -> str | None:
-    from cryptography import x509
-
-    try:
-        return validator.validate(x509.load_der_x509_certificate(der), at).status
-    except (ValueError, PkiError):
-        return None
-
-
-def revalidate(
-    engine: Engine,
-    validator: Validator,
-    *,
-    now: dt.datetime,
-    older_than: dt.timedelta,
-    log: Log,
-    should_stop: Callable[[], bool],
-    batch: int = REVALIDATION_BATCH,
-) -> Revalidation:
-    """Validate again, at ``now``, every stored certificate never validated or last
-    validated more than ``older_than`` ago; record ``last_status`` and
-    ``last_validated_at`` a batch at a time. A certificate that cannot be read is logged
-    (by id) and recorded as ``illisible``. Stops between two certificates when
-    ``should_stop()``; what was validated is kept."""
-    cutoff = now - older_than
-    counts = Revalidation()
-    last_id = 0
-    while not should_stop():
-        with db.read_session(engine) as session:
-            rows = certificates.stale(
-                session, validated_before=cutoff, after_id=last_id, limit=batch
-            )
-        if not rows:
-            break
-        statuses: dict[int, str] = {}
-        for row in rows:
-            if should_stop():
-                break
-            status = _status_of(validator, row.der, now)
-            if status is None:
-                counts.unreadable += 1
-                log(
-                    "revalidation.illisible",
-                    niveau="avertissement",
-                    message=f"Certificat n°{row.id} illisible : il n'a pas pu être validé.",
-                    certificat=row.id,
-                )
-            else:
-                counts.valid += status == VALID
-                counts.invalid += status == INVALID
-                counts.undetermined += status == UNDETERMINED
-            counts.checked += 1
-            statuses[row.id] = status or UNREADABLE
-            last_id = row.id
-        with db.write_session(engine) as session:
-            certificates.record_statuses(session, statuses, at=now)
-    return counts
+# Revalidation of stored certificates (``cartes.ops.certificates``) and CRLs
 
 
 def issuer_samples(engine: Engine) -> list[Any]:

@@ -25,8 +25,7 @@ unique constraint says so, and inserts that would repeat one are skipped.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,56 +39,15 @@ from inventaire.lifecycle import IN_SERVICE, PENDING
 from inventaire.models import Alert, AlertMute, Credential, Digest, Operator, OperatorRole
 from inventaire.operators import check_role
 
+# Pure rules, in ``renewal`` for the read paths without SQLAlchemy; still found here.
+from inventaire.renewal import AlertPolicy, due_level  # noqa: F401
+
 L = AlertLevel
 
 # Replacements by state: one in these stops the reminders to order...
 ORDERED = PENDING
 # ...one in these has replaced the credential, which leaves the plan.
 REPLACED = IN_SERVICE
-
-
-@dataclass(frozen=True)
-class AlertPolicy:
-    """When alerts are due and who gets copies (from the settings)."""
-
-    lead_days: Mapping[CredentialKind, int]
-    margin_days: int
-    to_plan_days: int = 30
-    expired_every_days: int = 7
-    expired_times: int = 8
-    # Addresses that receive a copy of every alert of a kind (the SAR, the bar...).
-    copies: Mapping[CredentialKind, tuple[str, ...]] = field(default_factory=dict)
-
-    def order_by(self, kind: CredentialKind, expires_on: dt.date) -> dt.date:
-        return expires_on - dt.timedelta(days=self.lead_days[kind] + self.margin_days)
-
-
-def due_level(
-    policy: AlertPolicy,
-    kind: CredentialKind,
-    expires_on: dt.date,
-    *,
-    today: dt.date,
-    ordered: bool,
-) -> tuple[AlertLevel, int] | None:
-    """The level and occurrence due ``today`` for a credential in service, not replaced
-    and not muted, expiring ``expires_on``; ``ordered`` when a replacement is requested or
-    received. None when nothing is due."""
-    days_left = (expires_on - today).days
-    if days_left < 0:
-        occurrence = (-days_left - 1) // policy.expired_every_days
-        return (L.EXPIRED, occurrence) if occurrence < policy.expired_times else None
-    if ordered:
-        return None
-    lead = policy.lead_days[kind]
-    if days_left < lead:
-        return L.GAP, 0
-    order_by = policy.order_by(kind, expires_on)
-    if today >= order_by:
-        return L.ORDER_NOW, 0
-    if today >= order_by - dt.timedelta(days=policy.to_plan_days):
-        return L.TO_PLAN, 0
-    return None
 
 
 def _by_kind(name: str, kinds: list[CredentialKind]) -> str:
@@ -303,8 +261,16 @@ def mute(
     return row
 
 
-def unmute(session: Session, *, credential_id: int, operator: Operator, now: dt.datetime) -> None:
-    """Let the alerts of a muted credential go again (journaled)."""
+def unmute(
+    session: Session,
+    *,
+    credential_id: int,
+    operator: Operator,
+    now: dt.datetime,
+    reason: str | None = None,
+) -> None:
+    """Let the alerts of a muted credential go again (journaled, with ``reason`` if
+    any)."""
     check_role(operator, OperatorRole.MANAGER)
     if session.get(Credential, credential_id) is None:
         raise NotFound("support_introuvable", id=credential_id)
@@ -321,6 +287,7 @@ def unmute(session: Session, *, credential_id: int, operator: Operator, now: dt.
         action="support.alertes_retablies",
         entity_type="credential",
         entity_id=credential_id,
+        reason=(reason or "").strip() or None,
         before=before,
         after={"muted": False},
     )

@@ -16,22 +16,29 @@ _certificates = Certificate.__table__  # type: ignore[attr-defined]
 
 
 def stale(
-    session: Session, *, validated_before: dt.datetime, after_id: int, limit: int
+    session: Session,
+    *,
+    validated_before: dt.datetime | None,
+    after_id: int,
+    limit: int,
+    credential_id: int | None = None,
 ) -> Sequence[Any]:
     """Up to ``limit`` certificates (rows of ``id``, ``der``) after ``after_id`` that were
-    never validated, or last validated before ``validated_before``, by id."""
+    never validated, or last validated before ``validated_before`` (None: all of them),
+    by id; only those of ``credential_id`` when given."""
     columns = _certificates.c
-    return session.execute(
-        sa.select(columns.id, columns.der)
-        .where(
-            columns.id > after_id,
+    conditions: list[sa.ColumnElement[bool]] = [columns.id > after_id]
+    if validated_before is not None:
+        conditions.append(
             sa.or_(
                 columns.last_validated_at.is_(None),
                 columns.last_validated_at < validated_before,
-            ),
+            )
         )
-        .order_by(columns.id)
-        .limit(limit)
+    if credential_id is not None:
+        conditions.append(columns.credential_id == credential_id)
+    return session.execute(
+        sa.select(columns.id, columns.der).where(*conditions).order_by(columns.id).limit(limit)
     ).all()
 
 

@@ -7,6 +7,7 @@ SQLAlchemy alone takes longer than the listing itself. Queries here are plain SQ
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 import urllib.request
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from inventaire import migrations
+from inventaire.clock import from_db
 from inventaire.errors import DatabaseLocked, DatabaseUnavailable, SchemaOutdated
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
@@ -33,6 +35,23 @@ def days_between_sql(dialect: str, later: str, earlier: str) -> str:
     if dialect == "sqlite":
         return f"CAST(julianday({as_date(later)}) - julianday({as_date(earlier)}) AS INTEGER)"
     return f"({as_date(later)} - {as_date(earlier)})"
+
+
+def instant_param(dialect: str, instant: dt.datetime) -> Any:
+    """An aware instant as a parameter compared with a stored one: SQLite stores naive
+    UTC text (as SQLAlchemy writes it), PostgreSQL a timestamp with time zone."""
+    if dialect == "sqlite":
+        return instant.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return instant
+
+
+def instant_value(value: Any) -> dt.datetime | None:
+    """A stored instant read back, as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return from_db(value)
 
 
 class ReadConnection:

@@ -50,6 +50,7 @@ from inventaire.models import (
     Organisation,
 )
 from inventaire.operators import check_role
+from inventaire.states import is_outstanding, is_overdue
 from inventaire.vocabulary import SERIAL_PATTERN
 
 S = CredentialState
@@ -69,11 +70,6 @@ _m = AlertMute.__table__  # type: ignore[attr-defined]
 def _french(day: dt.date) -> str:
     # Dates in error parameters are read by people: JJ/MM/AAAA.
     return f"{day:%d/%m/%Y}"
-
-
-def is_outstanding(returned_on: dt.date | None, card_state: CredentialState) -> bool:
-    """Whether an emergency card is still out: not given back, and still in service."""
-    return returned_on is None and card_state in IN_SERVICE
 
 
 @dataclass(frozen=True)
@@ -265,12 +261,13 @@ def give_back(
     *,
     issuance_id: int,
     on: dt.date | None = None,
+    reason: str | None = None,
     operator: Operator,
     now: dt.datetime,
 ) -> EmergencyIssuance:
     """Record that an emergency card came back on ``on`` (default: today), in the caller's
     transaction: the card becomes ``RETURNED`` and its reminders stop; journaled as
-    ``urgence.restitution`` on the card.
+    ``urgence.restitution`` on the card, with ``reason`` if given (else a standard one).
 
     Refused, with nothing written, when the operator is not a ``MANAGER``, the issuance is
     unknown or already given back, the date is in the future or before the issuance, or
@@ -313,11 +310,68 @@ def give_back(
         action="urgence.restitution",
         entity_type="credential",
         entity_id=card.id,
-        reason="carte d'urgence restituée",
+        reason=(reason or "").strip() or "carte d'urgence restituée",
         before=before,
         after={**snapshot(card), **_record_state(issuance)},
     )
     return issuance
+
+
+@dataclass(frozen=True)
+class BridgeableRequest:
+    """A pending new-model agent card request an emergency card may bridge."""
+
+    id: int
+    state: CredentialState
+    requested_on: dt.date | None
+
+
+@dataclass(frozen=True)
+class HolderForIssuance:
+    """A holder as the issuance form shows it: who, and the requests a card may bridge."""
+
+    id: int
+    name: str  # "Claire Martin"
+    email: str
+    organisation: str  # short name
+    active: bool
+    requests: tuple[BridgeableRequest, ...]  # the oldest first
+
+
+def holder_for_issuance(session: Session, *, holder_email: str) -> HolderForIssuance | None:
+    """The holder of ``holder_email`` (None if unknown) with their pending new-model agent
+    card requests: what an emergency card handed to them may bridge (``issue``)."""
+    email = holder_email.strip().lower()
+    row = session.execute(
+        sa.select(
+            _h.c.id, _h.c.first_name, _h.c.last_name, _h.c.email, _h.c.active, _o.c.short_name
+        )
+        .join(_o, _o.c.id == _h.c.organisation_id)
+        .where(_h.c.email == email)
+    ).one_or_none()
+    if row is None:
+        return None
+    pending = session.execute(
+        sa.select(_c.c.id, _c.c.state, _c.c.requested_on)
+        .where(
+            _c.c.holder_id == row.id,
+            _c.c.kind == CredentialKind.AGENT_CARD.value,
+            _c.c.model == CardModel.NEW.value,
+            _c.c.state.in_([state.value for state in PENDING_REQUEST]),
+        )
+        .order_by(_c.c.id)
+    ).all()
+    return HolderForIssuance(
+        id=row.id,
+        name=f"{row.first_name} {row.last_name}",
+        email=row.email,
+        organisation=row.short_name,
+        active=bool(row.active),
+        requests=tuple(
+            BridgeableRequest(id=r.id, state=CredentialState(r.state), requested_on=r.requested_on)
+            for r in pending
+        ),
+    )
 
 
 def list_issuances(
@@ -384,7 +438,7 @@ def list_issuances(
             request_handed_over_on=row.request_handed_over_on,
             returned_on=row.returned_on,
             to_take_back=outstanding and request_state is S.ACTIVE,
-            overdue=outstanding and row.return_due_on < today,
+            overdue=is_overdue(row.returned_on, card_state, row.return_due_on, today=today),
         )
         if overdue_only and not line.overdue:
             continue

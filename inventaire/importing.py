@@ -614,7 +614,7 @@ class Importer:
             }
             for row, holder_id in rows
         ]
-        new_ids = self._insert(_credentials, values)
+        new_ids = self._insert_indexed(values)
         for new_id, created in zip(new_ids.values(), values, strict=True):
             self._created.add(new_id)
             self.journal.record(
@@ -625,6 +625,39 @@ class Importer:
                 after=_credential_state(created),
             )
         self.report.credentials_created += len(values)
+
+    def _insert_indexed(self, values: list[dict[str, Any]]) -> dict[Any, int]:
+        """Insert credentials; on SQLite, with the row triggers of the search index and the
+        tally paused, and the batch indexed and counted in one statement each (four times
+        faster: see migration 0004). PostgreSQL's triggers work per statement already."""
+        if self.session.get_bind().dialect.name != "sqlite":
+            return self._insert(_credentials, values)
+        self.session.execute(sa.text("INSERT INTO search_index_pause (id) VALUES (1)"))
+        try:
+            new_ids = self._insert(_credentials, values)
+            span = {"first": min(new_ids.values()), "last": max(new_ids.values())}
+            # What migration 0004's triggers would have written: the document, the count.
+            self.session.execute(
+                sa.text(
+                    "INSERT INTO credential_search (rowid, text) "
+                    "SELECT c.id, h.search_text || ' ' || coalesce(lower(c.serial), '') "
+                    "FROM credential c JOIN holder h ON h.id = c.holder_id "
+                    "WHERE c.id BETWEEN :first AND :last"
+                ),
+                span,
+            )
+            self.session.execute(
+                sa.text(
+                    "INSERT INTO credential_tally (kind, state, total) "
+                    "SELECT kind, state, count(*) FROM credential "
+                    "WHERE id BETWEEN :first AND :last GROUP BY kind, state "
+                    "ON CONFLICT (kind, state) DO UPDATE SET total = total + excluded.total"
+                ),
+                span,
+            )
+        finally:
+            self.session.execute(sa.text("DELETE FROM search_index_pause"))
+        return new_ids
 
     def _update_credential(self, row: ImportRow, existing: dict[str, Any]) -> None:
         changes: dict[str, Any] = {}

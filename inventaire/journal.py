@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,8 +198,11 @@ class Verification:
         return self.problem is None
 
 
-def verify(session: Session, *, batch: int = 10_000) -> Verification:
-    """Recompute the chain and report the first bad entry.
+def verify(
+    session: Session, *, batch: int = 10_000, progress: Callable[[int], None] | None = None
+) -> Verification:
+    """Recompute the chain and report the first bad entry; ``progress(checked)`` is called
+    after each ``batch`` of entries (a long verification can show how far it is).
 
     Problems: ``entree_manquante`` (a gap in the numbering: a row was deleted),
     ``chainage_rompu`` (the previous hash does not match: a row was removed or moved),
@@ -233,6 +236,8 @@ def verify(session: Session, *, batch: int = 10_000) -> Verification:
         expected_prev = row.hash
         expected_seq += 1
         checked += 1
+        if progress is not None and checked % batch == 0:
+            progress(checked)
     head_seq, head_hash = head(session)
     if head_seq != checked or head_hash != expected_prev:
         return Verification(checked, "fin_tronquee", checked + 1)
@@ -294,9 +299,15 @@ class JournalFilter:
 
 
 def entries(
-    session: Session, filters: JournalFilter, *, limit: int | None = 100, newest_first: bool = True
+    session: Session,
+    filters: JournalFilter,
+    *,
+    limit: int | None = 100,
+    newest_first: bool = True,
+    before_seq: int | None = None,
 ) -> list[JournalEntry]:
-    """Journal entries matching ``filters``."""
+    """Journal entries matching ``filters``; with ``before_seq``, only those numbered
+    below it (the next page of a newest-first listing, read through the primary key)."""
     columns = _entries.c
     conditions: list[sa.ColumnElement[bool]] = []
     if filters.entity_type is not None:
@@ -311,6 +322,8 @@ def entries(
         conditions.append(columns.recorded_at >= filters.since)
     if filters.until is not None:
         conditions.append(columns.recorded_at < filters.until)
+    if before_seq is not None:
+        conditions.append(columns.seq < before_seq)
     query = sa.select(JournalEntry).where(*conditions)
     query = query.order_by(columns.seq.desc() if newest_first else columns.seq.asc())
     if limit is not None:

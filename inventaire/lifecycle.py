@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from inventaire import journal
+from inventaire import journal, states
 from inventaire.clock import paris_today
 from inventaire.errors import InvalidValue, NotFound, StaleVersion, TransitionRefused
 from inventaire.models import Credential, CredentialState, Operator, OperatorRole
@@ -28,9 +28,9 @@ TRANSITIONS: dict[CredentialState, frozenset[CredentialState]] = {
 }
 
 FINAL_STATES = frozenset(state for state, targets in TRANSITIONS.items() if not targets)
-IN_SERVICE = frozenset({S.ACTIVE, S.SUSPENDED})
-# Ordered and not yet handed over (nor cancelled): a pending request.
-PENDING = frozenset({S.REQUESTED, S.RECEIVED})
+# Defined beside the rules that read them without SQLAlchemy; the same here.
+IN_SERVICE = states.IN_SERVICE
+PENDING = states.PENDING
 
 
 def is_allowed(source: CredentialState, target: CredentialState) -> bool:

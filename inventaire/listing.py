@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from inventaire import search
 from inventaire.dbapi import ReadConnection, days_between_sql
 from inventaire.enums import CardModel, CredentialKind, CredentialState, HolderRole
+from inventaire.search import TextCondition
 from inventaire.vocabulary import KIND_TOKENS, MODEL_TOKENS, STATE_TOKENS, fold
 
 
@@ -71,8 +73,13 @@ def listing_sql(
     limit: int | None = None,
     *,
     columns: str = _COLUMNS,
+    text: TextCondition | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The SQL and parameters of a listing, ordered by expiry (unknown last), then id."""
+    """The SQL and parameters of a listing, ordered by expiry (unknown last), then id.
+
+    ``text`` is the condition of ``filters.text`` (``inventaire.search.condition``, which
+    reads the database); without it, the text is matched on SQLite's index and no
+    organisation."""
     where: list[str] = []
     params: dict[str, Any] = {"today": today.isoformat()}
 
@@ -88,11 +95,11 @@ def listing_sql(
     if filters.organisation_id is not None:
         where.append("h.organisation_id = :organisation_id")
         params["organisation_id"] = filters.organisation_id
-    if filters.text:
-        where.append(
-            "(h.search_text LIKE :text ESCAPE '\\' OR lower(c.serial) LIKE :text ESCAPE '\\')"
-        )
-        params["text"] = f"%{_escape_like(fold(filters.text))}%"
+    if text is None and filters.text:
+        text = search.text_condition(filters.text, dialect="sqlite", organisations=())
+    if text is not None:
+        where.append(text.sql)
+        params.update(text.params)
     expiry_filtered = filters.expires_within is not None or filters.expires_before is not None
     if filters.expires_within is not None:
         where.append("c.expires_on BETWEEN :from_day AND :to_day")
@@ -108,7 +115,8 @@ def listing_sql(
     sql += (
         "ORDER BY c.expires_on, c.id"
         if expiry_filtered
-        else ("ORDER BY c.expires_on IS NULL, c.expires_on, c.id")
+        # NULLS LAST: both databases read it from the index as well (SQLite ≥ 3.30).
+        else "ORDER BY c.expires_on NULLS LAST, c.id"
     )
     if limit is not None:
         sql += "\nLIMIT :limit"
@@ -161,13 +169,20 @@ def list_json(
 ) -> Iterator[str]:
     """The credentials matching ``filters`` as JSON texts, in expiry order."""
     columns = json_object_sql(connection.dialect)
-    sql, params = listing_sql(filters, today, limit, columns=columns)
+    sql, params = listing_sql(
+        filters, today, limit, columns=columns, **_search_context(connection, filters, limit)
+    )
     for row in connection.rows(sql, params):
         yield row[0]
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _search_context(
+    connection: ReadConnection, filters: CredentialFilter, limit: int | None
+) -> dict[str, Any]:
+    """The text condition of ``filters`` on this database: probed when the listing stops
+    at a limit (common words are then checked row by row, in the listing's order)."""
+    probe = search.PROBE_LIMIT if limit is not None else None
+    return {"text": search.condition(connection, filters.text, probe=probe)}
 
 
 _KINDS = {kind.value: kind for kind in CredentialKind}
@@ -190,7 +205,7 @@ def list_credentials(
     limit: int | None = None,
 ) -> Iterator[CredentialLine]:
     """The credentials matching ``filters``, streamed in expiry order."""
-    sql, params = listing_sql(filters, today, limit)
+    sql, params = listing_sql(filters, today, limit, **_search_context(connection, filters, limit))
     for row in connection.rows(sql, params):
         yield CredentialLine(
             row[0],

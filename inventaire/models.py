@@ -267,7 +267,8 @@ class Digest(SQLModel, table=True):
     claimed_at: dt.datetime | None = None
     last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     created_at: dt.datetime
-    sent_at: dt.datetime | None = None
+    # Indexed: the dashboard counts the digests sent over the last days.
+    sent_at: dt.datetime | None = Field(default=None, index=True)
 
 
 class Alert(SQLModel, table=True):
@@ -326,6 +327,37 @@ class ServiceRun(SQLModel, table=True):
     journal_hash: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(64), nullable=True)
     )
+
+
+class CredentialTally(SQLModel, table=True):
+    """How many credentials of each kind are in each state, kept by triggers (migration
+    0004): the summary and the dashboard read a few dozen rows, not a million."""
+
+    __tablename__ = "credential_tally"
+
+    kind: CredentialKind = Field(sa_column=_enum(CredentialKind, primary_key=True))
+    state: CredentialState = Field(sa_column=_enum(CredentialState, primary_key=True))
+    total: int
+
+
+class SearchIndexPause(SQLModel, table=True):
+    """While it has a row, SQLite's trigger does not index new credentials: the import
+    writes that row, inserts a batch, indexes it in one statement and deletes the row,
+    all in its own transaction (see ``importing.Importer``)."""
+
+    __tablename__ = "search_index_pause"
+
+    id: int = Field(sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=False))
+
+
+# The search index of credentials (migration 0004) is no table of these models: an FTS5
+# virtual table on SQLite (with the shadow tables FTS5 makes), a plain table with a
+# trigram index on PostgreSQL; triggers alone write it and ``inventaire.search`` reads it
+# with plain SQL. Schema comparisons leave these tables out.
+SEARCH_INDEX_TABLES = frozenset(
+    {"credential_search"}
+    | {f"credential_search_{part}" for part in ("data", "idx", "content", "docsize", "config")}
+)
 
 
 GENESIS_HASH = "0" * 64

@@ -44,12 +44,26 @@ def find(session: Session, login: str) -> Operator | None:
     return session.execute(query).scalar_one_or_none()
 
 
+def refusal(
+    operator: Operator | None, login: str, role: OperatorRole
+) -> UnknownOperator | PermissionDenied | None:
+    """Why ``operator`` (found under ``login``, or None) may not act as ``role``, as the
+    error ``require`` would raise; None when it may. Faces use it to show an action
+    disabled, with its reason, before anyone tries it."""
+    if operator is None or not operator.active:
+        return UnknownOperator(login=login)
+    if role not in effective_roles(operator):
+        return PermissionDenied(login=operator.login, role=role.value)
+    return None
+
+
 def require(session: Session, login: str, role: OperatorRole) -> Operator:
     """The active operator ``login``, checked for ``role``; unknown logins cannot act."""
     operator = find(session, login)
-    if operator is None or not operator.active:
-        raise UnknownOperator(login=login)
-    check_role(operator, role)
+    error = refusal(operator, login, role)
+    if error is not None:
+        raise error
+    assert operator is not None
     return operator
 
 

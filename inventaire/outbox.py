@@ -334,3 +334,69 @@ def waiting(session: Session) -> int:
         _d.c.state.in_([DigestState.PENDING.value, DigestState.SENDING.value])
     )
     return int(session.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class DigestLine:
+    """One digest of the outbox as listed (``list_digests``)."""
+
+    id: int
+    recipient: str
+    state: DigestState
+    alerts: int  # how many alerts the mail lists
+    attempts: int
+    last_error: str | None
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+def list_digests(
+    session: Session,
+    *,
+    states: tuple[DigestState, ...] = (),
+    limit: int = 200,
+    before_id: int | None = None,
+) -> list[DigestLine]:
+    """Digests of the outbox, the newest first, ``limit`` at most: a page. The next page
+    starts ``before_id`` (the smallest id of this one); only ``states`` if given."""
+    alert_count = sa.select(sa.func.count()).where(_a.c.digest_id == _d.c.id).scalar_subquery()
+    query = sa.select(
+        _d.c.id,
+        _d.c.recipient,
+        _d.c.state,
+        alert_count.label("alerts"),
+        _d.c.attempts,
+        _d.c.last_error,
+        _d.c.created_at,
+        _d.c.next_attempt_at,
+        _d.c.sent_at,
+    )
+    if states:
+        query = query.where(_d.c.state.in_([state.value for state in states]))
+    if before_id is not None:
+        query = query.where(_d.c.id < before_id)
+    query = query.order_by(_d.c.id.desc()).limit(limit)
+    return [
+        DigestLine(
+            id=row.id,
+            recipient=row.recipient,
+            state=DigestState(row.state),
+            alerts=int(row.alerts),
+            attempts=row.attempts,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            next_attempt_at=row.next_attempt_at,
+            sent_at=row.sent_at,
+        )
+        for row in session.execute(query)
+    ]
+
+
+def count_by_state(session: Session) -> dict[DigestState, int]:
+    """How many digests are in each state (every state present, zero included)."""
+    counts = dict.fromkeys(DigestState, 0)
+    rows = session.execute(sa.select(_d.c.state, sa.func.count()).group_by(_d.c.state))
+    for state, count in rows:
+        counts[DigestState(state)] = int(count)
+    return counts

@@ -25,12 +25,9 @@ from typing import Any, NamedTuple
 from inventaire.dbapi import ReadConnection, days_between_sql
 from inventaire.enums import CredentialKind, CredentialState
 from inventaire.renewal import RenewalOutlook, outlook
+from inventaire.states import IN_SERVICE
 
 S = CredentialState
-
-# ``lifecycle.IN_SERVICE``, repeated: importing ``lifecycle`` would import SQLAlchemy,
-# which ``cartes plan`` does without (a test checks that both agree).
-IN_SERVICE = frozenset({S.ACTIVE, S.SUSPENDED})
 
 # Measured lead times look back this far (DESIGN §4: "so the plan can follow reality").
 MEASURE_WINDOW_DAYS = 730
@@ -208,7 +205,7 @@ def renewal_plan(
             base = outlook(expiry, today=today, lead_days=lead_days[kind], margin_days=margin_days)
             outlooks[row[4], kind] = base
         if replacements:
-            status, requested_on, arrival = _best_replacement(
+            status, requested_on, arrival = best_replacement(
                 replacements, today=today, lead=lead_days[kind]
             )
             gap_days = max(0, (arrival - base.expires_on).days)
@@ -239,7 +236,7 @@ def renewal_plan(
     return lines
 
 
-def _best_replacement(
+def best_replacement(
     replacements: list[tuple[CredentialState, dt.date | None]], *, today: dt.date, lead: int
 ) -> tuple[Replacement, dt.date | None, dt.date]:
     """The status, request day and arrival of the replacement that will arrive first

@@ -170,9 +170,10 @@ def receive(
     on: dt.date | None = None,
     operator: Operator,
     now: dt.datetime,
+    reason: str | None = None,
 ) -> Credential:
     """The requested credential arrived at the IT service: ``RECEIVED`` on ``on`` (today
-    by default), with its serial number (in capitals).
+    by default), with its serial number (in capitals); ``reason``, if any, is journaled.
 
     Refused when the request is unknown or not ``REQUESTED``, the operator lacks the role
     the lifecycle asks for, the serial is malformed or already another credential's of the
@@ -205,7 +206,7 @@ def receive(
     credential.received_on = received_on
     lifecycle.apply_state(credential, S.RECEIVED, today)
     _save(session, credential, now)
-    _record(session, "demande.reception", credential, operator, now, before=before)
+    _record(session, "demande.reception", credential, operator, now, before=before, reason=reason)
     return credential
 
 
@@ -229,9 +230,11 @@ def hand_over(
     old_returned: bool = False,
     operator: Operator,
     now: dt.datetime,
+    reason: str | None = None,
 ) -> Handover:
     """Hand the received credential over to its holder: ``ACTIVE``, handed over on ``on``
-    (today by default). Needs the role the lifecycle asks for (ISSUER, habilitated).
+    (today by default); ``reason``, if any, is journaled. Needs the role the lifecycle
+    asks for (ISSUER, habilitated).
 
     The replaced credential, renewed, leaves the renewal plan. With ``old_returned`` it
     is also handed back now: if it is still in service it becomes ``RETURNED``, in the
@@ -273,7 +276,7 @@ def hand_over(
     credential.handed_over_on = handed_over_on
     lifecycle.apply_state(credential, S.ACTIVE, today)
     _save(session, credential, now)
-    _record(session, "demande.remise", credential, operator, now, before=before)
+    _record(session, "demande.remise", credential, operator, now, before=before, reason=reason)
     if replaced is not None:
         assert replaced.id is not None and credential.id is not None
         lifecycle.transition(
@@ -456,7 +459,7 @@ def _record(
         action=action,
         entity_type="credential",
         entity_id=credential.id,
-        reason=reason,
+        reason=(reason or "").strip() or None,
         before=before,
         after=lifecycle.snapshot(credential),
     )

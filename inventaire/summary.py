@@ -1,18 +1,19 @@
-"""The inventory at a glance: counts by kind and state, and what expires soon."""
+"""The inventory at a glance: counts by kind and state, and what expires soon.
+
+Read through the bare driver (``inventaire.dbapi``), with the dashboard's queries: the
+counts come from the tally kept by triggers, the expiries are ranges of
+``ix_credential_expiry``. Nothing here imports SQLAlchemy, so ``cartes`` answers without
+paying for it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlmodel import Session
-
-from inventaire.lifecycle import IN_SERVICE
-from inventaire.models import Credential, CredentialKind, CredentialState, Holder
-
-_c = Credential.__table__  # type: ignore[attr-defined]
-_h = Holder.__table__  # type: ignore[attr-defined]
+from inventaire import dashboard
+from inventaire.dbapi import ReadConnection
+from inventaire.enums import CredentialKind, CredentialState
 
 
 @dataclass(frozen=True)
@@ -26,33 +27,24 @@ class Summary:
 
 
 def summarize(
-    session: Session, *, today: dt.date, horizons: tuple[int, ...] = (30, 60, 90)
+    connection: ReadConnection, *, today: dt.date, horizons: tuple[int, ...] = (30, 60, 90)
 ) -> Summary:
     """The inventory at a glance (what ``cartes`` shows without arguments)."""
-    counts = session.execute(
-        sa.select(_c.c.kind, _c.c.state, sa.func.count()).group_by(_c.c.kind, _c.c.state)
-    ).all()
-    by_kind_state = {
-        (CredentialKind(kind), CredentialState(state)): number for kind, state, number in counts
-    }
-    in_service = _c.c.state.in_([state.value for state in IN_SERVICE])
+    by_day = dashboard.expiring_by_kind_and_day(
+        connection, first=today, last=today + dt.timedelta(days=max(horizons, default=0))
+    )
     expiring: dict[int, dict[CredentialKind, int]] = {}
     for horizon in horizons:
-        rows = session.execute(
-            sa.select(_c.c.kind, sa.func.count())
-            .where(in_service, _c.c.expires_on.between(today, today + dt.timedelta(days=horizon)))
-            .group_by(_c.c.kind)
-        ).all()
-        expiring[horizon] = {CredentialKind(kind): number for kind, number in rows}
-    expired_rows = session.execute(
-        sa.select(_c.c.kind, sa.func.count())
-        .where(in_service, _c.c.expires_on < today)
-        .group_by(_c.c.kind)
-    ).all()
-    holders = session.execute(sa.select(sa.func.count()).select_from(_h)).scalar_one()
+        last = today + dt.timedelta(days=horizon)
+        within: dict[CredentialKind, int] = {}
+        for (kind, day), n in by_day.items():
+            if day <= last:
+                within[kind] = within.get(kind, 0) + n
+        expiring[horizon] = within
+    expired = dashboard.expired_in_service(connection, today=today)
     return Summary(
-        by_kind_state=by_kind_state,
+        by_kind_state=dashboard.counts_by_kind_state(connection),
         expiring=expiring,
-        expired_in_service={CredentialKind(kind): number for kind, number in expired_rows},
-        holders=holders,
+        expired_in_service={kind: n for kind, n in expired.items() if n},
+        holders=dashboard.holders(connection),
     )

@@ -210,3 +210,8 @@ from tests.smtp_support import (  # noqa: E402, F401  (SMTP servers on loopback)
     smtp_server,
     smtp_tls_server,
 )
+from tests.tui_support import (  # noqa: E402, F401  (the terminal UI on a test database)
+    tui_clock,
+    tui_database_url,
+    tui_workspace,
+)

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import socket
-import time
 from typing import Any
 
-from cartes import dispatch, messages
+from cartes import messages
 from cartes.cli import output
 from cartes.cli.context import Context
-from inventaire import alerts, db, operators, outbox
+from cartes.ops import alerts as alerts_ops
+from inventaire import alerts, outbox
 from inventaire.clock import PARIS, from_db
 from inventaire.errors import InventaireError
-from inventaire.models import OperatorRole
 from inventaire.vocabulary import (
     ALERT_LEVEL_TOKENS,
     DIGEST_STATE_TOKENS,
@@ -25,36 +21,14 @@ from inventaire.vocabulary import (
     token_of,
 )
 
-# The lease `cartes service` holds: a manual send takes it too, so that the two never
-# send at the same time.
-LEASE = "service"
-
-
-def _at(ctx: Context, day: dt.date | None) -> dt.datetime:
-    """Now, or the same time of day on ``day`` (Paris): a simulated day."""
-    now = ctx.now()
-    if day is None:
-        return now
-    local = now.astimezone(PARIS)
-    return dt.datetime.combine(day, local.time(), tzinfo=PARIS).astimezone(dt.UTC)
-
 
 def cmd_apercu(ctx: Context, args: argparse.Namespace) -> int:
     """What a send would mail now, computed by the planner itself and then rolled back."""
     from cartes import mail
 
-    engine = ctx.ready_engine()
-    settings = ctx.settings
-    at = _at(ctx, args.date)
-    today = at.astimezone(PARIS).date()
-    with db.read_session(engine) as session:
-        operators.require(session, ctx.operator_login, OperatorRole.READER)
-    with db.dry_run_session(engine) as session:
-        dispatch.plan_in(session, settings, now=at)
-        leads = dispatch.lead_times(settings)
-        ids = outbox.pending_ids(session, now=at, resend_after_s=settings.alerts.resend_after_s)
-        contents = outbox.load(session, ids, today=today, leads=leads)
-    rendered = [(content, mail.digest_mail(content, settings=settings)) for content in contents]
+    seen = alerts_ops.preview(ctx.workspace(), day=args.date)
+    today = seen.day
+    rendered = [(item.content, item.mail) for item in seen.mails]
     if args.dossier is not None:
         try:
             args.dossier.mkdir(parents=True, exist_ok=True)
@@ -125,45 +99,9 @@ def _digest_object(content: outbox.DigestContent, subject: str) -> dict[str, Any
     }
 
 
-def owner_text() -> tuple[str, str, int]:
-    """Who takes the lease: a name, this host, this process."""
-    host, pid = socket.gethostname(), os.getpid()
-    return f"cartes alertes envoyer {host} pid {pid}", host, pid
-
-
 def cmd_envoyer(ctx: Context, args: argparse.Namespace) -> int:
     """Plan the due alerts and send them, unless the service is sending already."""
-    from inventaire import lease
-
-    engine = ctx.ready_engine()
-    settings = ctx.settings
-    at = _at(ctx, args.date)
-    with db.read_session(engine) as session:
-        operators.require(session, ctx.operator_login, OperatorRole.MANAGER)
-    owner, host, pid = owner_text()
-    holder = {"name": LEASE, "owner": owner, "host": host, "pid": pid}
-    lease_s = settings.service.lease_s
-    status = lease.acquire(engine, **holder, now=ctx.now(), duration_s=lease_s)
-    if not status.held:
-        raise InventaireError(
-            "envoi_en_cours",
-            proprietaire=status.owner,
-            jusqua=f"{status.expires_at.astimezone(PARIS):%d/%m/%Y %H:%M:%S}",
-        )
-    renewed_at = time.monotonic()
-
-    def lease_lost() -> bool:
-        # Checked between two mails: the lease must not lapse during a long send.
-        nonlocal renewed_at
-        if time.monotonic() - renewed_at < lease_s / 3:
-            return False
-        renewed_at = time.monotonic()
-        return not lease.renew(engine, **holder, now=ctx.now(), duration_s=lease_s)
-
-    try:
-        report = dispatch.plan_and_send(engine, settings, now=at, should_stop=lease_lost)
-    finally:
-        lease.release(engine, **holder)
+    report = alerts_ops.send_now(ctx.workspace(), day=args.date, face="cartes alertes envoyer")
     out = ctx.out
     out.write(
         f"Alertes planifiées : {report.planned}. Courriels envoyés : {report.sent}"
@@ -184,23 +122,12 @@ def cmd_envoyer(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_tester(ctx: Context, args: argparse.Namespace) -> int:
     """Send one test mail to check the SMTP settings."""
-    from cartes import mail
-
-    settings = ctx.settings
-    with db.read_session(ctx.ready_engine()) as session:
-        operators.require(session, ctx.operator_login, OperatorRole.MANAGER)
-    message = mail.probe_mail(args.adresse, settings=settings, now=ctx.now())
-    with mail.SmtpSender(settings.smtp) as sender:
-        result = sender.send(message)
-    smtp = settings.smtp
-    if result.outcome == "sent":
-        ctx.out.write(
-            f"Courriel d'essai accepté par {smtp.host}:{smtp.port} pour {args.adresse}.\n"
-        )
+    result = alerts_ops.send_test(ctx.workspace(), args.adresse)
+    if result.sent:
+        ctx.out.write(f"Courriel d'essai accepté par {result.server} pour {args.adresse}.\n")
         return 0
     ctx.err.write(
-        f"Échec du courriel d'essai par {smtp.host}:{smtp.port} ({smtp.security}) : "
-        f"{result.error}\n"
+        f"Échec du courriel d'essai par {result.server} ({result.security}) : {result.error}\n"
     )
     return 1
 
@@ -222,12 +149,9 @@ _LIST_HEADERS = (
 def cmd_liste(ctx: Context, args: argparse.Namespace) -> int:
     """The alerts of the outbox with the state of their e-mail, the newest first."""
     states = tuple(parse_token("--etat", e, DIGEST_STATE_TOKENS) for e in args.etat or ())
-    engine = ctx.ready_engine()
-    with db.read_session(engine) as session:
-        operators.require(session, ctx.operator_login, OperatorRole.READER)
-        lines = alerts.list_alerts(
-            session, states=states, recipient=args.destinataire, limit=args.limite or None
-        )
+    lines = alerts_ops.alert_lines(
+        ctx.workspace(), states=states, recipient=args.destinataire, limit=args.limite or None
+    )
     rows = [_alert_object(line) for line in lines]
     if args.format == "json":
         output.json_array(ctx.out, rows)
@@ -273,15 +197,12 @@ def _alert_object(line: alerts.AlertLine) -> dict[str, Any]:
 
 def cmd_silence(ctx: Context, args: argparse.Namespace) -> int:
     """Mute the alerts of one credential with a reason, or let them go again."""
-    engine = ctx.ready_engine()
-    with db.write_session(engine) as session:
-        operator = operators.require(session, ctx.operator_login, OperatorRole.MANAGER)
-        if args.lever:
-            alerts.unmute(session, credential_id=args.id, operator=operator, now=ctx.now())
-        else:
-            alerts.mute(
-                session, credential_id=args.id, operator=operator, reason=args.motif, now=ctx.now()
-            )
+    from cartes.ops import records
+
+    if args.lever:
+        records.unmute(ctx.workspace(), args.id)
+    else:
+        records.mute(ctx.workspace(), args.id, args.motif)
     if args.lever:
         ctx.out.write(f"Support n°{args.id} : alertes rétablies.\n")
     else:

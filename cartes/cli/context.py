@@ -14,6 +14,8 @@ from inventaire.clock import Clock, paris_today
 if TYPE_CHECKING:  # SQLAlchemy is imported only by the commands that use it
     from sqlalchemy.engine import Engine
 
+    from cartes.workspace import Workspace
+
 
 @dataclass
 class Context:
@@ -56,6 +58,18 @@ class Context:
 
         db.require_current_schema(self.engine)
         return self.engine
+
+    def workspace(self) -> Workspace:
+        """The same values as a ``Workspace``, for the functions of ``cartes.ops`` (on the
+        engine of a database that ``cartes init`` has brought up to date)."""
+        from cartes.workspace import Workspace
+
+        return Workspace(
+            settings=self.settings,
+            clock=self.clock,
+            operator_login=self.operator_login,
+            _engine=self.ready_engine(),
+        )
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -9,8 +9,8 @@ from typing import Any
 from cartes import messages
 from cartes.cli import output
 from cartes.cli.context import Context
-from inventaire import db, emergency, operators
-from inventaire.models import Credential, OperatorRole
+from cartes.ops import emergency as emergency_ops
+from inventaire import emergency
 from inventaire.vocabulary import STATE_TOKENS, token_of
 
 # The fields of the JSON listing, in order; also the CSV header.
@@ -35,68 +35,44 @@ FIELDS = (
 
 def cmd_emettre(ctx: Context, args: argparse.Namespace) -> int:
     """Hand an old-model agent card over in emergency (habilitated operators only)."""
-    engine = ctx.ready_engine()
-    settings = ctx.settings
-    with db.write_session(engine) as session:
-        operator = operators.require(session, ctx.operator_login, OperatorRole.ISSUER)
-        issuance = emergency.issue(
-            session,
-            holder_email=args.titulaire,
-            serial=args.numero_serie,
-            reason=args.motif,
-            request_id=args.demande,
-            without_request=args.sans_demande,
-            return_due_on=args.retour_prevu,
-            return_after_days=settings.emergency.return_after_days,
-            operator=operator,
-            now=ctx.now(),
-        )
-        card = session.get(Credential, issuance.credential_id)
-        assert card is not None
-        serial = card.serial
+    issued = emergency_ops.issue(
+        ctx.workspace(),
+        holder_email=args.titulaire,
+        serial=args.numero_serie,
+        reason=args.motif,
+        request_id=args.demande,
+        without_request=args.sans_demande,
+        return_due_on=args.retour_prevu,
+    )
     bridge = (
-        f"en attendant la demande n°{issuance.request_id}"
-        if issuance.request_id is not None
+        f"en attendant la demande n°{issued.request_id}"
+        if issued.request_id is not None
         else "sans demande"
     )
     ctx.out.write(
-        f"Carte d'urgence n° {serial} remise à {args.titulaire.strip().lower()} "
-        f"(émission n°{issuance.id}, support n°{issuance.credential_id}, {bridge}), "
-        f"retour prévu le {issuance.return_due_on:%d/%m/%Y}.\n"
+        f"Carte d'urgence n° {issued.serial} remise à {issued.holder_email} "
+        f"(émission n°{issued.issuance_id}, support n°{issued.credential_id}, {bridge}), "
+        f"retour prévu le {issued.return_due_on:%d/%m/%Y}.\n"
     )
     return 0
 
 
 def cmd_restituer(ctx: Context, args: argparse.Namespace) -> int:
     """Record that an emergency card came back."""
-    engine = ctx.ready_engine()
-    with db.write_session(engine) as session:
-        operator = operators.require(session, ctx.operator_login, OperatorRole.MANAGER)
-        issuance = emergency.give_back(
-            session, issuance_id=args.id, on=args.date, operator=operator, now=ctx.now()
-        )
-        card = session.get(Credential, issuance.credential_id)
-        assert card is not None and issuance.returned_on is not None
-        serial, returned_on = card.serial, issuance.returned_on
+    returned = emergency_ops.give_back(ctx.workspace(), issuance_id=args.id, on=args.date)
     ctx.out.write(
-        f"Émission d'urgence n°{issuance.id} : carte n° {serial} restituée le "
-        f"{returned_on:%d/%m/%Y} (support n°{issuance.credential_id}, désormais restitué).\n"
+        f"Émission d'urgence n°{returned.issuance_id} : carte n° {returned.serial} restituée "
+        f"le {returned.returned_on:%d/%m/%Y} (support n°{returned.credential_id}, désormais "
+        "restitué).\n"
     )
     return 0
 
 
 def cmd_liste(ctx: Context, args: argparse.Namespace) -> int:
     """The register of emergency cards, as a table, CSV or JSON."""
-    engine = ctx.ready_engine()
-    today = ctx.today()
-    with db.read_session(engine) as session:
-        operators.require(session, ctx.operator_login, OperatorRole.READER)
-        lines = emergency.list_issuances(
-            session,
-            today=today,
-            overdue_only=args.en_retard,
-            to_take_back_only=args.a_recuperer,
-        )
+    lines = emergency_ops.register(
+        ctx.workspace(), overdue_only=args.en_retard, to_take_back_only=args.a_recuperer
+    )
     if args.format == "json":
         output.json_array(ctx.out, (_object(line) for line in lines))
     elif args.format == "csv":

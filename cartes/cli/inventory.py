@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from cartes import messages
-from cartes.cli import output
 from cartes.cli.context import Context
 from cartes.settings import mask_url
-from inventaire import db, importing, lifecycle, operators, organisations
+from inventaire import db, importing, operators, organisations
 from inventaire.errors import ImportRejected
 from inventaire.importing import ImportReport
-from inventaire.models import Credential, CredentialKind, CredentialState, OperatorRole
-from inventaire.summary import summarize
+from inventaire.models import OperatorRole
 from inventaire.vocabulary import (
     STATE_TOKENS,
     parse_token,
@@ -64,74 +62,26 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_summary(ctx: Context, _args: argparse.Namespace) -> int:
+def cmd_summary(ctx: Context, args: argparse.Namespace) -> int:
     """Counts by kind and state, and what expires within 30, 60 and 90 days."""
-    engine = ctx.ready_engine()
-    today = ctx.today()
-    with db.read_session(engine) as session:
-        summary = summarize(session, today=today)
-    out = ctx.out
-    out.write(f"cartes — inventaire au {today:%d/%m/%Y}\n\n")
-    total = sum(summary.by_kind_state.values())
-    if not total:
-        out.write(
-            "L'inventaire est vide. Importez un fichier (« cartes importer FICHIER ») "
-            "ou créez des données de démonstration (« cartes demo »).\n"
-        )
-        return 0
-    out.write(f"{total} supports pour {summary.holders} titulaires.\n\n")
-    states = [s for s in CredentialState if any(k[1] is s for k in summary.by_kind_state)]
-    headers = ["type", *(messages.STATE_LABELS[s] for s in states), "total"]
-    rows = []
-    for kind in CredentialKind:
-        counts = [summary.by_kind_state.get((kind, s), 0) for s in states]
-        rows.append([messages.KIND_LABELS[kind], *counts, sum(counts)])
-    output.table(out, headers, rows)
-    out.write("\nSupports en service (actifs ou suspendus) arrivant à expiration :\n\n")
-    horizons = sorted(summary.expiring)
-    headers = ["type", "déjà expirés", *(f"≤ {h} jours" for h in horizons)]
-    rows = [
-        [
-            messages.KIND_LABELS[kind],
-            summary.expired_in_service.get(kind, 0),
-            *(summary.expiring[h].get(kind, 0) for h in horizons),
-        ]
-        for kind in CredentialKind
-    ]
-    rows.append(
-        [
-            "total",
-            sum(summary.expired_in_service.values()),
-            *(sum(summary.expiring[h].values()) for h in horizons),
-        ]
-    )
-    output.table(out, headers, rows)
-    out.write("\nDétail : cartes liste --expire-dans 30 (ou 60, 90).\n")
-    return 0
+    # In its own module, which imports no SQLAlchemy: register "summary_cmd:cmd_summary"
+    # to run it without loading this module's database layers.
+    from cartes.cli.summary_cmd import cmd_summary as summary
+
+    return summary(ctx, args)
 
 
 def cmd_transition(ctx: Context, args: argparse.Namespace) -> int:
     """Move one credential to another state, with a reason."""
+    from cartes.ops import records
+
     target = parse_token("etat", args.etat, STATE_TOKENS)
-    engine = ctx.ready_engine()
-    with db.write_session(engine) as session:
-        operator = operators.require(session, ctx.operator_login, OperatorRole.READER)
-        credential = session.get(Credential, args.id)
-        source = credential.state if credential else None
-        credential = lifecycle.transition(
-            session,
-            credential_id=args.id,
-            target=target,
-            operator=operator,
-            reason=args.motif,
-            now=ctx.now(),
-            expected_version=args.version,
-        )
-        version = credential.version
-    assert source is not None
+    moved = records.transition(
+        ctx.workspace(), args.id, target, args.motif, expected_version=args.version
+    )
     ctx.out.write(
-        f"Support n°{args.id} : {messages.state_label(source)} → "
-        f"{messages.state_label(target)} (version {version}).\n"
+        f"Support n°{args.id} : {messages.state_label(moved.source)} → "
+        f"{messages.state_label(moved.target)} (version {moved.version}).\n"
     )
     return 0
 

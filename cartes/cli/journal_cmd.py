@@ -10,6 +10,7 @@ from cartes import messages
 from cartes.cli import output
 from cartes.cli.context import Context
 from cartes.cli.main import ENTITY_TOKENS
+from cartes.journal_text import paris_time
 from inventaire import db, journal
 from inventaire.clock import PARIS
 
@@ -60,7 +61,7 @@ def cmd_journal(ctx: Context, args: argparse.Namespace) -> int:
     rows = [
         [
             e.seq,
-            f"{e.recorded_at.astimezone(PARIS):%d/%m/%Y %H:%M:%S}",
+            paris_time(e.recorded_at),
             e.operator,
             e.action,
             f"{e.entity_type} {e.entity_id}" if e.entity_id is not None else e.entity_type,

@@ -81,7 +81,8 @@ def build_parser() -> Parser:
         prog="cartes",
         description=(
             "Gestion des cartes agent, cartes expert, clés RPVA et cartes temporaires du "
-            "ressort. Sans commande : résumé de l'inventaire."
+            "ressort. Sans commande : l'interface en plein écran dans un terminal, sinon le "
+            "résumé de l'inventaire."
         ),
         epilog=EPILOG,
     )
@@ -96,7 +97,7 @@ def build_parser() -> Parser:
         metavar="IDENTIFIANT",
         help="opérateur qui agit (par défaut : l'utilisateur du système)",
     )
-    parser.set_defaults(command="inventory:cmd_summary")
+    parser.set_defaults(command="tui_cmd:cmd_default")
     commands = parser.add_subparsers(title="commandes", metavar="COMMANDE")
 
     def add(name: str, command: str, help: str) -> Parser:
@@ -123,6 +124,28 @@ def build_parser() -> Parser:
         "crée ou met à jour la base, les organisations du ressort et le premier administrateur",
     )
     add("config", "admin:cmd_config", "affiche la configuration effective (secrets masqués)")
+    add(
+        "resume",
+        "summary_cmd:cmd_summary",
+        "résumé de l'inventaire (ce qu'affiche « cartes » hors terminal)",
+    )
+    sub = add("tui", "tui_cmd:cmd_tui", "ouvre l'interface en plein écran du SAR")
+    sub.add_argument(
+        "--ecran",
+        nargs="+",
+        metavar="ÉCRAN",
+        help=(
+            "écran d'ouverture : tableau, inventaire, fiche ID, lecteurs, urgences, alertes, "
+            "journal"
+        ),
+    )
+    sub.add_argument("--theme", choices=["sombre", "clair"], help="thème (par défaut : sombre)")
+    sub.add_argument(
+        "--module",
+        action="append",
+        metavar="CHEMIN",
+        help="module PKCS#11 des lecteurs (répétable ; sinon la configuration, sinon OpenSC)",
+    )
 
     sub = add(
         "importer",

@@ -16,33 +16,10 @@ from typing import Any
 from cartes import desk, messages
 from cartes.cli.context import Context
 from cartes.cli.validate_cmd import build_validator
+from cartes.messages import PIN_STATES, READER_MESSAGES, reader_text
 from cartes.readers import CertificateObject, Proof, ScanReport, TokenRead, scan
 from inventaire.clock import PARIS
 from pki import INVALID, UNDETERMINED, VALID, PkiError, Reason, Validator, describe
-
-READER_MESSAGES = {
-    "aucun_module": (
-        "aucun module PKCS#11 : installez OpenSC (paquet opensc) ou indiquez le module du "
-        "lecteur avec --module ou readers.modules dans la configuration"
-    ),
-    "module_absent": "module PKCS#11 introuvable",
-    "module_illisible": "module PKCS#11 impossible à charger",
-    "jeton_retire": "la carte ou la clé a été retirée pendant la lecture",
-    "jeton_non_reconnu": "carte ou clé non reconnue par le module",
-    "jeton_illisible": "carte ou clé illisible",
-    "objet_vide": "objet certificat vide",
-    "certificat_illisible": "objet certificat illisible (contenu non reconnu)",
-    "lecture_impossible": "objet certificat impossible à lire",
-}
-PIN_STATES = {
-    "essais_faibles": "attention : plusieurs codes PIN faux ont déjà été saisis",
-    "dernier_essai": "attention : un seul essai de code PIN reste avant blocage",
-    "bloque": "code PIN bloqué : faites débloquer la carte",
-}
-
-
-def reader_text(code: str | None) -> str | None:
-    return None if code is None else READER_MESSAGES.get(code, code)
 
 
 def _scan(ctx: Context, args: argparse.Namespace) -> ScanReport | None:

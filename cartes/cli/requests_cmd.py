@@ -13,8 +13,9 @@ from typing import Any
 from cartes import messages
 from cartes.cli import output
 from cartes.cli.context import Context
+from cartes.ops import records
 from inventaire import db, operators, requests
-from inventaire.models import Credential, CredentialState, Holder, OperatorRole
+from inventaire.models import CredentialState, Holder, OperatorRole
 from inventaire.requests import RequestLine
 from inventaire.vocabulary import KIND_TOKENS, MODEL_TOKENS, STATE_TOKENS, parse_token, token_of
 
@@ -59,46 +60,28 @@ def cmd_creer(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_recevoir(ctx: Context, args: argparse.Namespace) -> int:
     """Record that the requested credential arrived at the IT service."""
-    with db.write_session(ctx.ready_engine()) as session:
-        operator = operators.require(session, ctx.operator_login, OperatorRole.READER)
-        credential = requests.receive(
-            session,
-            request_id=args.id,
-            serial=args.numero_serie,
-            on=args.date,
-            operator=operator,
-            now=ctx.now(),
-        )
+    # Any active operator may try: the service checks the role the step needs.
+    moved = records.receive(ctx.workspace(), args.id, serial=args.numero_serie, on=args.date)
     ctx.out.write(
-        f"Demande n°{credential.id} : {_move(S.REQUESTED, credential.state)} le "
-        f"{_day(credential.received_on)}, n° de série {credential.serial}.\n"
+        f"Demande n°{moved.credential_id} : {_move(moved.source, moved.target)} le "
+        f"{_day(moved.day)}, n° de série {moved.serial}.\n"
     )
     return 0
 
 
 def cmd_remettre(ctx: Context, args: argparse.Namespace) -> int:
     """Hand the received credential over to its holder (habilitated operators only)."""
-    with db.write_session(ctx.ready_engine()) as session:
-        operator = operators.require(session, ctx.operator_login, OperatorRole.READER)
-        done = requests.hand_over(
-            session,
-            request_id=args.id,
-            on=args.date,
-            old_returned=args.ancien_restitue,
-            operator=operator,
-            now=ctx.now(),
-        )
-    credential = done.credential
-    line = (
-        f"Demande n°{credential.id} : {_move(S.RECEIVED, credential.state)}, remise le "
-        f"{_day(credential.handed_over_on)}"
+    moved = records.hand_over(
+        ctx.workspace(), args.id, on=args.date, old_returned=args.ancien_restitue
     )
-    if done.returned is not None:
-        line += f" ; support remplacé n°{done.returned.id} : {_move(S.ACTIVE, done.returned.state)}"
-    elif credential.replaces_id is not None:
-        line += (
-            f" ; le support remplacé n°{credential.replaces_id} quitte le plan de renouvellement"
-        )
+    line = (
+        f"Demande n°{moved.credential_id} : {_move(moved.source, moved.target)}, remise le "
+        f"{_day(moved.day)}"
+    )
+    if moved.returned_id is not None:
+        line += f" ; support remplacé n°{moved.returned_id} : {_move(S.ACTIVE, S.RETURNED)}"
+    elif moved.replaces_id is not None:
+        line += f" ; le support remplacé n°{moved.replaces_id} quitte le plan de renouvellement"
         if args.ancien_restitue:
             line += " (il n'était plus en service : rien à restituer)"
     elif args.ancien_restitue:
@@ -109,15 +92,8 @@ def cmd_remettre(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_annuler(ctx: Context, args: argparse.Namespace) -> int:
     """Cancel a request, with a reason."""
-    with db.write_session(ctx.ready_engine()) as session:
-        operator = operators.require(session, ctx.operator_login, OperatorRole.READER)
-        found = session.get(Credential, args.id)
-        source = found.state if found else None
-        credential = requests.cancel(
-            session, request_id=args.id, reason=args.motif, operator=operator, now=ctx.now()
-        )
-    assert source is not None
-    ctx.out.write(f"Demande n°{credential.id} : {_move(source, credential.state)}.\n")
+    moved = records.cancel(ctx.workspace(), args.id, reason=args.motif)
+    ctx.out.write(f"Demande n°{moved.credential_id} : {_move(moved.source, moved.target)}.\n")
     return 0
 
 

@@ -4,4 +4,4 @@
 Alembic (a test keeps it equal to the scripts' head).
 """
 
-HEAD = "0003"
+HEAD = "0004"

@@ -3,7 +3,13 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import inventaire.models  # noqa: F401  (registers the tables)
+from inventaire.models import SEARCH_INDEX_TABLES  # and registers the tables
+
+
+def include_name(name: str | None, type_: str, _parent: object) -> bool:
+    """Leave the search index out of comparisons: the models do not describe it."""
+    return not (type_ == "table" and name in SEARCH_INDEX_TABLES)
+
 
 connection = context.config.attributes["connection"]
 context.configure(
@@ -11,6 +17,7 @@ context.configure(
     target_metadata=SQLModel.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()
