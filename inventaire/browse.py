@@ -106,10 +106,10 @@ def page(
     direction = " DESC" if query.descending else ""
     terms = ", ".join(term.format(dir=direction) for term in order)
     params.update({"page_limit": limit, "page_offset": max(offset, 0)})
-    sql = f"""SELECT c.id FROM credential c{_joins(tables | order_tables)}{where}
+    sql = f"""SELECT c.id AS id FROM credential c{_joins(tables | order_tables)}{where}
 ORDER BY {terms}
 LIMIT :page_limit OFFSET :page_offset"""
-    ids = [int(row[0]) for row in connection.rows(sql, params)]
+    ids = [int(row[0]) for row in connection.packed_rows(sql, params, ["id"])]
     if not ids:
         return []
     rows = _rows(connection, ids)
@@ -233,14 +233,18 @@ def _joins(tables: frozenset[str]) -> str:
 def _rows(connection: ReadConnection, ids: list[int]) -> dict[int, Sequence[Any]]:
     """The columns of the page's credentials, by id."""
     marks = ", ".join(f":id{index}" for index in range(len(ids)))
-    sql = f"""SELECT c.id, c.kind, c.model, c.state, c.serial, c.expires_on, c.holder_id,
-       h.last_name, h.first_name, h.email, o.short_name
+    sql = f"""SELECT c.id AS id, c.kind AS kind, c.model AS model, c.state AS state,
+       c.serial AS serial, c.expires_on AS expires_on, c.holder_id AS holder_id,
+       h.last_name AS last_name, h.first_name AS first_name, h.email AS email,
+       o.short_name AS organisation
 FROM credential c
 JOIN holder h ON h.id = c.holder_id
 JOIN organisation o ON o.id = h.organisation_id
 WHERE c.id IN ({marks})"""
     params = {f"id{index}": id_ for index, id_ in enumerate(ids)}
-    return {int(row[0]): row for row in connection.rows(sql, params)}
+    columns = ["id", "kind", "model", "state", "serial", "expires_on", "holder_id"]
+    columns += ["last_name", "first_name", "email", "organisation"]
+    return {int(row[0]): row for row in connection.packed_rows(sql, params, columns)}
 
 
 def _replaced(connection: ReadConnection, ids: list[int]) -> set[int]:
@@ -248,10 +252,10 @@ def _replaced(connection: ReadConnection, ids: list[int]) -> set[int]:
     if not ids:
         return set()
     marks = ", ".join(f":id{index}" for index in range(len(ids)))
-    sql = f"""SELECT DISTINCT replaces_id FROM credential
+    sql = f"""SELECT DISTINCT replaces_id AS id FROM credential
 WHERE replaces_id IN ({marks}) AND state IN ({_REPLACEMENT})"""
     params = {f"id{index}": id_ for index, id_ in enumerate(ids)}
-    return {int(row[0]) for row in connection.rows(sql, params)}
+    return {int(row[0]) for row in connection.packed_rows(sql, params, ["id"])}
 
 
 def urgency(

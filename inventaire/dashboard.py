@@ -87,14 +87,24 @@ def expiring_by_kind_and_day(
     connection: ReadConnection, *, first: dt.date, last: dt.date
 ) -> Counter[tuple[CredentialKind, dt.date]]:
     """In-service credentials expiring from ``first`` to ``last`` (both included), by kind
-    and day: a range of ``ix_credential_expiry``, which holds kind and state."""
-    sql = f"""SELECT kind, expires_on, count(*) FROM credential
+    and day: a range of ``ix_credential_expiry``, which holds kind and state, grouped by
+    day in the index's own order (no sort) with a count per kind."""
+    kinds = list(CredentialKind)
+    params: dict[str, Any] = {"first": first.isoformat(), "last": last.isoformat()}
+    counts = []
+    for index, kind in enumerate(kinds):
+        params[f"kind{index}"] = kind.value
+        counts.append(f"count(*) FILTER (WHERE kind = :kind{index}) AS n{index}")
+    sql = f"""SELECT expires_on AS day, {", ".join(counts)} FROM credential
 WHERE expires_on BETWEEN :first AND :last AND state IN ({_states(IN_SERVICE)})
-GROUP BY kind, expires_on"""
-    params = {"first": first.isoformat(), "last": last.isoformat()}
-    return Counter(
-        {(_KINDS[kind], _day(day)): int(n) for kind, day, n in connection.rows(sql, params)}
-    )
+GROUP BY expires_on"""
+    columns = ["day", *(f"n{index}" for index in range(len(kinds)))]
+    found: Counter[tuple[CredentialKind, dt.date]] = Counter()
+    for day, *numbers in connection.packed_rows(sql, params, columns):
+        for kind, n in zip(kinds, numbers, strict=True):
+            if n:
+                found[kind, _day(day)] = int(n)
+    return found
 
 
 def expired_in_service(connection: ReadConnection, *, today: dt.date) -> dict[CredentialKind, int]:
@@ -123,7 +133,7 @@ def renewal_urgencies(
     if not ranges:
         return Counter()
     params["widest"] = widest.isoformat()
-    sql = f"""SELECT c.kind, c.expires_on, count(*) FROM credential c
+    sql = f"""SELECT c.kind AS kind, c.expires_on AS day, count(*) AS n FROM credential c
 WHERE c.expires_on BETWEEN :today AND :widest
   AND c.state IN ({_states(IN_SERVICE)})
   AND ({" OR ".join(ranges)})
@@ -132,7 +142,7 @@ WHERE c.expires_on BETWEEN :today AND :widest
 GROUP BY c.kind, c.expires_on"""
     policy = AlertPolicy(lead_days=renewal.lead_days, margin_days=renewal.margin_days)
     found: Counter[tuple[CredentialKind, Urgency]] = Counter()
-    for kind_value, day, n in connection.rows(sql, params):
+    for kind_value, day, n in connection.packed_rows(sql, params, ["kind", "day", "n"]):
         kind = _KINDS[kind_value]
         expires_on = _day(day)
         level = urgency(

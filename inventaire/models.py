@@ -24,6 +24,7 @@ from inventaire.enums import (
     OperatorRole,
     OrganisationType,
 )
+from inventaire.roles import parse as parse_roles
 
 # Constraint names that are the same on SQLite and PostgreSQL, so migrations can name them.
 SQLModel.metadata.naming_convention = {
@@ -83,7 +84,7 @@ class Operator(SQLModel, table=True):
 
     @property
     def role_set(self) -> frozenset[OperatorRole]:
-        return frozenset(OperatorRole(name) for name in self.roles.split(",") if name)
+        return parse_roles(self.roles)
 
 
 class Holder(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""Operators (IT staff) and what their roles let them do."""
+"""Operators (IT staff) and what their roles let them do (the rule itself is in
+``inventaire.roles``)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,16 @@ from sqlmodel import Session, col
 from inventaire import journal
 from inventaire.errors import Conflict, InvalidValue, PermissionDenied, UnknownOperator
 from inventaire.models import Operator, OperatorRole
-
-R = OperatorRole
-
-# What each role lets an operator do. ADMIN implies MANAGER, but never ISSUER: the
-# habilitation to hand cards over is personal and granted explicitly.
-IMPLIED: dict[OperatorRole, frozenset[OperatorRole]] = {
-    R.READER: frozenset({R.READER}),
-    R.MANAGER: frozenset({R.MANAGER, R.READER}),
-    R.ISSUER: frozenset({R.ISSUER, R.READER}),
-    R.ADMIN: frozenset({R.ADMIN, R.MANAGER, R.READER}),
-}
+from inventaire.roles import IMPLIED as IMPLIED  # re-exported: the rule lives there
+from inventaire.roles import OperatorRights, effective
+from inventaire.roles import refusal as rights_refusal
 
 _LOGIN = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
 def effective_roles(operator: Operator) -> frozenset[OperatorRole]:
     """Every role ``operator`` holds, directly or implied."""
-    return frozenset().union(*(IMPLIED[role] for role in operator.role_set))
+    return effective(operator.role_set)
 
 
 def check_role(operator: Operator, role: OperatorRole) -> None:
@@ -48,13 +41,13 @@ def refusal(
     operator: Operator | None, login: str, role: OperatorRole
 ) -> UnknownOperator | PermissionDenied | None:
     """Why ``operator`` (found under ``login``, or None) may not act as ``role``, as the
-    error ``require`` would raise; None when it may. Faces use it to show an action
-    disabled, with its reason, before anyone tries it."""
-    if operator is None or not operator.active:
-        return UnknownOperator(login=login)
-    if role not in effective_roles(operator):
-        return PermissionDenied(login=operator.login, role=role.value)
-    return None
+    error ``require`` would raise; None when it may (``inventaire.roles.refusal``)."""
+    rights = (
+        None
+        if operator is None
+        else OperatorRights(operator.login, operator.role_set, operator.active)
+    )
+    return rights_refusal(rights, login, role)
 
 
 def require(session: Session, login: str, role: OperatorRole) -> Operator:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cartes import messages
 from cartes.workspace import Workspace
 from inventaire.enums import OperatorRole
+from inventaire.roles import effective, read_rights, refusal
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,15 @@ class Acting:
 
 
 def resolve(workspace: Workspace) -> Acting:
-    """The operator of ``workspace``, with what each role allows."""
-    from inventaire import db, operators
-
-    with db.read_session(workspace.engine) as session:
-        operator = operators.find(session, workspace.operator_login)
-        refusals: dict[OperatorRole, str] = {}
-        for role in OperatorRole:
-            error = operators.refusal(operator, workspace.operator_login, role)
-            if error is not None:
-                refusals[role] = messages.error_text(error)
-        known = operator is not None and operator.active
-        roles = (
-            operators.effective_roles(operator) if operator is not None and known else frozenset()
-        )
+    """The operator of ``workspace``, with what each role allows. Read through the bare
+    driver: the UI asks this at start-up, before SQLAlchemy is needed."""
+    with workspace.read() as connection:
+        rights = read_rights(connection, workspace.operator_login)
+    refusals: dict[OperatorRole, str] = {}
+    for role in OperatorRole:
+        error = refusal(rights, workspace.operator_login, role)
+        if error is not None:
+            refusals[role] = messages.error_text(error)
+    known = rights is not None and rights.active
+    roles = effective(rights.roles) if rights is not None and known else frozenset()
     return Acting(workspace.operator_login, known, roles, refusals)

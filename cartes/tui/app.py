@@ -21,7 +21,6 @@ from textual.screen import Screen
 from cartes.ops import operator as operator_ops
 from cartes.ops.operator import Acting
 from cartes.tui.failures import failure_text
-from cartes.tui.screens.help import HelpScreen
 from cartes.workspace import Workspace
 from inventaire.enums import OperatorRole
 
@@ -131,6 +130,8 @@ class CartesApp(App[None]):
         self.switch_mode(name)
 
     def action_help(self) -> None:
+        from cartes.tui.screens.help import HelpScreen  # Markdown costs 0.1 s to import
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 

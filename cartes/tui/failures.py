@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from cartes import messages
-from cartes.readers import ReaderError
 from cartes.settings import SettingsError
 from inventaire.errors import InventaireError
 
@@ -15,6 +14,8 @@ def failure_text(error: BaseException) -> str:
         return messages.error_text(error)
     if isinstance(error, SettingsError):
         return error.message
+    from cartes.readers import ReaderError  # here: it imports cryptography
+
     if isinstance(error, ReaderError):
         text = messages.reader_text(error.code) or error.code
         return text[:1].upper() + text[1:] + "."
