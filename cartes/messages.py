@@ -81,6 +81,7 @@ MESSAGES: dict[str, str] = {
         "« cartes operateur ajouter {login} --role ROLE »."
     ),
     "droit_insuffisant": "L'opérateur « {login} » n'a pas le rôle requis : {role}.",
+    "lecture_interrompue": "Lecture interrompue : sa réponse n'était plus attendue.",
     "base_verrouillee": (
         "Base de données verrouillée par une autre écriture en cours : réessayez dans un "
         "instant. Rien n'a été modifié."

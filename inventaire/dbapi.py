@@ -7,6 +7,7 @@ SQLAlchemy alone takes longer than the listing itself. Queries here are plain SQ
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -18,7 +19,12 @@ from urllib.parse import quote
 
 from inventaire import migrations
 from inventaire.clock import from_db
-from inventaire.errors import DatabaseLocked, DatabaseUnavailable, SchemaOutdated
+from inventaire.errors import (
+    DatabaseLocked,
+    DatabaseUnavailable,
+    QueryInterrupted,
+    SchemaOutdated,
+)
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -77,6 +83,11 @@ class ReadConnection:
                     return
                 yield from chunk
         except Exception as exc:
+            if self.dialect == "postgresql":
+                # A failed statement aborts PostgreSQL's transaction: end it, so that the
+                # connection serves the next read (after an interrupted count, say).
+                with contextlib.suppress(Exception):
+                    self._connection.rollback()
             raise _translate(exc) from exc
 
     def packed_rows(
@@ -96,6 +107,15 @@ class ReadConnection:
         items = ", ".join(f"q.{column}" for column in columns)
         packed = f"SELECT json_group_array(json_array({items})) FROM ({sql}) AS q"
         return json.loads(next(iter(self.rows(packed, params)))[0])  # type: ignore[no-any-return]
+
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection, from another thread: it then
+        fails with ``QueryInterrupted``. For a count nobody waits for any more (the
+        filter changed), which would otherwise keep a core busy for a second."""
+        if self.dialect == "sqlite":
+            self._connection.interrupt()
+        else:
+            self._connection.cancel_safe()
 
     def close(self) -> None:
         self._connection.close()
@@ -155,6 +175,8 @@ def _postgresql(url: str, busy_timeout_s: float) -> Any:
 
 def _translate(exc: Exception) -> Exception:
     text = str(exc).lower()
+    if text == "interrupted" or type(exc).__name__ == "QueryCanceled":
+        return QueryInterrupted()
     if "no such table" in text or getattr(exc, "sqlstate", None) == "42P01":
         return SchemaOutdated(current=None)
     if "locked" in text or getattr(exc, "sqlstate", None) == "55P03":

@@ -63,6 +63,13 @@ class DatabaseUnavailable(InventaireError):
     code = "base_inaccessible"
 
 
+class QueryInterrupted(InventaireError):
+    """A read was stopped on purpose (``ReadConnection.interrupt``): its answer was no
+    longer wanted."""
+
+    code = "lecture_interrompue"
+
+
 class SchemaOutdated(InventaireError):
     """The database schema is missing or older than this version of the code."""
 

@@ -169,3 +169,32 @@ def test_urgency_and_order_by(engine, clock):
     assert by_id[ids["expired"]].days_left == -1
     assert by_id[ids["returned"]].order_by is None
     assert by_id[ids["requested"]].order_by is None and by_id[ids["requested"]].days_left is None
+
+
+def test_a_count_can_be_interrupted_from_another_thread(database):
+    """The inventory screen stops a count whose answer is no longer wanted: the read
+    fails with QueryInterrupted, and the connection serves the next one."""
+    import threading
+
+    from inventaire import dbapi
+    from inventaire.errors import QueryInterrupted
+
+    with dbapi.connect(database.url) as connection:
+        # A statement long enough to be caught running: a recursive count to 10⁷.
+        slow = """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+                  WHERE i < 10000000) SELECT count(*) FROM n"""
+        done = threading.Event()
+
+        def keep_interrupting() -> None:  # until the statement has been caught running
+            while not done.wait(0.05):
+                connection.interrupt()
+
+        stopper = threading.Thread(target=keep_interrupting)
+        stopper.start()
+        try:
+            with pytest.raises(QueryInterrupted):
+                list(connection.rows(slow, {}))
+        finally:
+            done.set()
+            stopper.join()
+        assert next(iter(connection.rows("SELECT 1", {})))[0] == 1

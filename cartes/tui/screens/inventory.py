@@ -27,7 +27,9 @@ from cartes.tui.failures import failure_text
 from cartes.tui.widgets.paged_table import Column, PagedTable
 from inventaire import browse
 from inventaire.browse import InventoryQuery, InventoryRow, SortKey, Urgency
+from inventaire.dbapi import ReadConnection
 from inventaire.enums import CardModel, CredentialKind, CredentialState
+from inventaire.errors import QueryInterrupted
 
 # A burst of keystrokes makes one query, sent once the typing pauses this long; the first
 # key after a pause is sent at once (nothing to wait for).
@@ -144,6 +146,8 @@ class InventoryScreen(CartesScreen):
         self._timer: Timer | None = None
         self._last_change = 0.0
         self._away = False
+        # The connection of the count under way, if any, to interrupt when the query changes.
+        self._counting: ReadConnection | None = None
 
     def compose(self) -> ComposeResult:
         kinds = [(label, kind.value) for kind, label in messages.KIND_LABELS.items()]
@@ -219,6 +223,7 @@ class InventoryScreen(CartesScreen):
                     connection, query, today=today, renewal=renewal, offset=offset, limit=limit
                 )
 
+        self._stop_counting()
         self.remove_class("-empty")
         self.table.set_sort(query.sort, query.descending)
         self.table.load(fetch, keep_position=keep_position)
@@ -297,19 +302,35 @@ class InventoryScreen(CartesScreen):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="inventory-count")
     def count_rows(self, generation: int, query: InventoryQuery) -> None:
-        # A bounded count first (quick), then the exact one, unless a newer count has
-        # replaced this one in between.
+        # A bounded count first (quick), then the exact one, unless the rows shown have
+        # changed in between; a newer query interrupts it (``_stop_counting``): an exact
+        # count of a short word takes a core for a second, which the pages need.
         today = self.workspace.today()
+
+        def wanted() -> bool:
+            return not get_current_worker().is_cancelled and self.table.generation == generation
+
         with self.workspace.read() as connection:
-            bounded = browse.count(connection, query, today=today, at_most=COUNT_BOUND)
-            if bounded < COUNT_BOUND:
-                self.post_message(self.Counted(generation, bounded, exact=True))
+            self._counting = connection
+            try:
+                bounded = browse.count(connection, query, today=today, at_most=COUNT_BOUND)
+                if bounded < COUNT_BOUND:
+                    self.post_message(self.Counted(generation, bounded, exact=True))
+                    return
+                self.post_message(self.Counted(generation, bounded, exact=False))
+                if not wanted():
+                    return
+                total = browse.count(connection, query, today=today)
+            except QueryInterrupted:
                 return
-            self.post_message(self.Counted(generation, bounded, exact=False))
-            if get_current_worker().is_cancelled:
-                return
-            total = browse.count(connection, query, today=today)
+            finally:
+                self._counting = None
         self.post_message(self.Counted(generation, total, exact=True))
+
+    def _stop_counting(self) -> None:
+        counting = self._counting
+        if counting is not None:
+            counting.interrupt()
 
     def on_inventory_screen_counted(self, message: Counted) -> None:
         self.table.set_total(message.generation, message.total, exact=message.exact)
