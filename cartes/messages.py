@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inventaire.enums import (
     AlertLevel,
@@ -14,6 +14,9 @@ from inventaire.enums import (
     OperatorRole,
 )
 from inventaire.errors import InventaireError
+
+if TYPE_CHECKING:  # messages is imported by every command: SQLAlchemy is not
+    from inventaire.emergency import EmergencyLine
 
 STATE_LABELS = {
     CredentialState.REQUESTED: "demandée",
@@ -477,3 +480,19 @@ def transition_verb(source: str, target: str) -> str:
     """The French verb of the move from ``source`` to ``target`` (« Suspendre »)."""
     verb = TRANSITION_VERBS.get((str(source), str(target))) or TRANSITION_VERBS.get(str(target))
     return str(verb or f"Passer à « {state_label(target)} »")
+
+
+def emergency_situation(line: EmergencyLine) -> str:
+    """Where an emergency card is, in French (``cartes urgence liste``, the Urgences
+    screen)."""
+    if line.returned_on is not None:
+        return f"restituée le {line.returned_on:%d/%m/%Y}"
+    if not line.outstanding:
+        return state_label(line.card_state)
+    if line.overdue and line.to_take_back:
+        return "en retard, à récupérer"
+    if line.overdue:
+        return "en retard"
+    if line.to_take_back:
+        return "à récupérer"
+    return "en circulation"

@@ -17,6 +17,7 @@ from inventaire.models import (
     HolderRole,
     JournalEntry,
 )
+from tests.conftest import NOW
 
 _numbers = itertools.count(1)
 
@@ -77,3 +78,34 @@ def last_entry(engine: Engine) -> JournalEntry:
         return session.execute(
             sa.select(JournalEntry).order_by(JournalEntry.seq.desc()).limit(1)  # type: ignore[attr-defined]
         ).scalar_one()
+
+
+def add_rpva(
+    engine: Engine, number: int, *, now: dt.datetime = NOW, expires_in_days: int = 400
+) -> int:
+    """A lawyer with an RPVA key expiring in ``expires_in_days``; same names, serials and
+    e-mails whatever ran before (snapshots show them)."""
+    with db.write_session(engine) as session:
+        admin = operators.find(session, "admin")
+        holder = credentials.create_holder(
+            session,
+            last_name=f"Avocat{number}",
+            first_name="Claire",
+            email=f"claire.avocat{number}@example.fr",
+            role=HolderRole.LAWYER,
+            organisation_id=organisations.find(session, "Barreau d'Angers").id,
+            operator=admin,
+            now=now,
+        )
+        credential = credentials.create_credential(
+            session,
+            holder_id=holder.id,
+            kind=CredentialKind.RPVA_KEY,
+            state=CredentialState.ACTIVE,
+            serial=f"RPVA-{number:04d}",
+            expires_on=now.date() + dt.timedelta(days=expires_in_days),
+            operator=admin,
+            now=now,
+        )
+        assert credential.id is not None
+        return credential.id

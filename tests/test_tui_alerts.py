@@ -3,18 +3,17 @@ SMTP server (aiosmtpd on 127.0.0.1) with the server up and down, a test mail, mu
 
 from __future__ import annotations
 
-import datetime as dt
-
 import sqlalchemy as sa
 from textual.widgets import Button, DataTable, Input, Static, Tabs
 
 from cartes.tui.app import build_app
 from cartes.tui.screens.alerts import AlertsScreen
 from cartes.tui.widgets.alert_forms import MuteForm, ProbeForm
-from inventaire import credentials, db, operators, organisations
-from inventaire.enums import CredentialKind, CredentialState, DigestState, HolderRole
+from inventaire import db
+from inventaire.enums import DigestState
 from inventaire.models import AlertMute, Digest, JournalEntry
 from tests.conftest import NOW
+from tests.factories import add_rpva
 from tests.tui_support import notifications, settle
 
 TODAY = NOW.date()
@@ -25,34 +24,6 @@ def make_workspace(tui_workspace, server, login: str = "gestion"):
     return tui_workspace(
         login=login, smtp=server.settings(), alerts={"copies": {"rpva_key": [BAR]}}
     )
-
-
-def add_rpva(engine, number: int, *, expires_in_days: int = 400) -> int:
-    """A lawyer with an RPVA key expiring in ``expires_in_days``; same names, serials and
-    e-mails whatever ran before (snapshots show them)."""
-    with db.write_session(engine) as session:
-        admin = operators.find(session, "admin")
-        holder = credentials.create_holder(
-            session,
-            last_name=f"Avocat{number}",
-            first_name="Claire",
-            email=f"claire.avocat{number}@example.fr",
-            role=HolderRole.LAWYER,
-            organisation_id=organisations.find(session, "Barreau d'Angers").id,
-            operator=admin,
-            now=NOW,
-        )
-        credential = credentials.create_credential(
-            session,
-            holder_id=holder.id,
-            kind=CredentialKind.RPVA_KEY,
-            state=CredentialState.ACTIVE,
-            serial=f"RPVA-{number:04d}",
-            expires_on=NOW.date() + dt.timedelta(days=expires_in_days),
-            operator=admin,
-            now=NOW,
-        )
-        return credential.id
 
 
 def digest_states(engine) -> dict[str, DigestState]:

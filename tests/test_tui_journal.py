@@ -3,18 +3,16 @@ filters; the verification of the chain, intact and after tampering."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import sqlalchemy as sa
 from textual.widgets import DataTable, Input, Select, Static
 
 from cartes.tui.app import build_app
 from cartes.tui.screens import journal as journal_screen
 from cartes.tui.screens.journal import JournalScreen
-from inventaire import credentials, db, lifecycle, operators, organisations
-from inventaire.enums import CredentialKind, HolderRole
+from inventaire import db, lifecycle
 from inventaire.models import CredentialState, JournalEntry
 from tests.conftest import NOW, get_operator
+from tests.factories import add_rpva
 from tests.tui_support import notifications, settle
 
 
@@ -34,34 +32,6 @@ def fill(engine, count: int = 3) -> list[int]:
             )
         ids.append(credential_id)
     return ids
-
-
-def add_rpva(engine, number: int, *, expires_in_days: int = 400) -> int:
-    """A lawyer with an RPVA key expiring in ``expires_in_days``; same names, serials and
-    e-mails whatever ran before (snapshots show them)."""
-    with db.write_session(engine) as session:
-        admin = operators.find(session, "admin")
-        holder = credentials.create_holder(
-            session,
-            last_name=f"Avocat{number}",
-            first_name="Claire",
-            email=f"claire.avocat{number}@example.fr",
-            role=HolderRole.LAWYER,
-            organisation_id=organisations.find(session, "Barreau d'Angers").id,
-            operator=admin,
-            now=NOW,
-        )
-        credential = credentials.create_credential(
-            session,
-            holder_id=holder.id,
-            kind=CredentialKind.RPVA_KEY,
-            state=CredentialState.ACTIVE,
-            serial=f"RPVA-{number:04d}",
-            expires_on=NOW.date() + dt.timedelta(days=expires_in_days),
-            operator=admin,
-            now=NOW,
-        )
-        return credential.id
 
 
 def all_seqs(engine, **where) -> list[int]:

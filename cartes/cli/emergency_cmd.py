@@ -124,20 +124,6 @@ _TABLE_HEADERS = (
 )
 
 
-def _situation(line: emergency.EmergencyLine) -> str:
-    if line.returned_on is not None:
-        return f"restituée le {line.returned_on:%d/%m/%Y}"
-    if not line.outstanding:
-        return messages.state_label(line.card_state)
-    if line.overdue and line.to_take_back:
-        return "en retard, à récupérer"
-    if line.overdue:
-        return "en retard"
-    if line.to_take_back:
-        return "à récupérer"
-    return "en circulation"
-
-
 def _table_row(line: emergency.EmergencyLine) -> list[Any]:
     request = "—"
     if line.request_id is not None:
@@ -153,5 +139,5 @@ def _table_row(line: emergency.EmergencyLine) -> list[Any]:
         line.issued_by,
         f"{line.return_due_on:%d/%m/%Y}",
         request,
-        _situation(line),
+        messages.emergency_situation(line),
     ]

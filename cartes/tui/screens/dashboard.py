@@ -199,6 +199,7 @@ class DashboardScreen(CartesScreen):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Actualiser"),
+        Binding("f5", "refresh", "Actualiser", show=False),
         Binding("u", "urgent", "Urgents"),
     ]
 

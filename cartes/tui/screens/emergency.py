@@ -41,21 +41,6 @@ def in_view(line: EmergencyLine, view: str) -> bool:
     return True
 
 
-def situation(line: EmergencyLine) -> str:
-    """Where the card is, in French (as ``cartes urgence liste`` says it)."""
-    if line.returned_on is not None:
-        return f"restituée le {line.returned_on:%d/%m/%Y}"
-    if not line.outstanding:
-        return messages.state_label(line.card_state)
-    if line.overdue and line.to_take_back:
-        return "en retard, à récupérer"
-    if line.overdue:
-        return "en retard"
-    if line.to_take_back:
-        return "à récupérer"
-    return "en circulation"
-
-
 def request_text(line: EmergencyLine) -> str:
     if line.request_id is None:
         return "sans demande"
@@ -172,7 +157,7 @@ class EmergencyScreen(CartesScreen):
                 line.serial or "—",
                 f"{line.issued_on:%d/%m/%Y}",
                 f"{line.return_due_on:%d/%m/%Y}",
-                situation(line),
+                messages.emergency_situation(line),
             ]
             rows.append((str(line.id), cells, style))
         table = self.query_one("#register", DataTable)

@@ -126,6 +126,7 @@ class InventoryScreen(CartesScreen):
         Binding("t", "cycle_kind", "Type"),
         Binding("e", "cycle_state", "État"),
         Binding("r", "refresh", "Actualiser"),
+        Binding("f5", "refresh", "Actualiser", show=False),
         Binding("escape", "leave_filters", "Vers la liste", show=False),
     ]
 

@@ -321,6 +321,7 @@ class ReadersScreen(CartesScreen):
         Binding("p", "prove", "Preuve de possession"),
         Binding("o", "open_record", "Fiche"),
         Binding("r", "reread", "Relire"),
+        Binding("f5", "reread", "Actualiser", show=False),
     ]
 
     def __init__(self) -> None:

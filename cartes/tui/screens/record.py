@@ -136,6 +136,7 @@ class RecordScreen(CartesScreen):
         Binding("s", "mute", "Alertes"),
         Binding("v", "step('REVALIDATE')", "Revalider"),
         Binding("r", "reload", "Actualiser"),
+        Binding("f5", "reload", "Actualiser", show=False),
     ]
 
     def __init__(self, credential_id: int) -> None:
