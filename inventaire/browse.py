@@ -30,7 +30,7 @@ class SortKey(StrEnum):
     """Columns the inventory can be sorted by (ties broken by id)."""
 
     EXPIRY = "EXPIRY"  # unknown expiries last
-    HOLDER = "HOLDER"  # last name, first name
+    HOLDER = "HOLDER"  # last name, first name (then holder, then credential id)
     KIND = "KIND"
     STATE = "STATE"
     ORGANISATION = "ORGANISATION"
@@ -180,8 +180,10 @@ _REPLACEMENT = ", ".join(f"'{state.value}'" for state in sorted(REPLACEMENT))
 _ORDER: dict[SortKey, tuple[tuple[str, ...], frozenset[str]]] = {
     # NULLS LAST either way: both databases read it from ix_credential_expiry.
     SortKey.EXPIRY: (("c.expires_on{dir} NULLS LAST", "c.id{dir}"), frozenset()),
+    # Holders in name order (ix_holder_name), then each one's credentials: h.id before
+    # c.id keeps the order the indexes give, so nothing is sorted.
     SortKey.HOLDER: (
-        ("h.last_name{dir}", "h.first_name{dir}", "c.id{dir}"),
+        ("h.last_name{dir}", "h.first_name{dir}", "h.id{dir}", "c.id{dir}"),
         frozenset({"h"}),
     ),
     SortKey.KIND: (("c.kind{dir}", "c.id{dir}"), frozenset()),

@@ -45,7 +45,7 @@ def _key(sort: SortKey, row: browse.InventoryRow, descending: bool):
         ordinal = row.expires_on.toordinal() if row.expires_on else 0
         return (unknown, -ordinal if descending else ordinal, -row.id if descending else row.id)
     value = {
-        SortKey.HOLDER: (row.last_name, row.first_name),
+        SortKey.HOLDER: (row.last_name, row.first_name, row.holder_id),
         SortKey.KIND: (row.kind.value,),
         SortKey.STATE: (row.state.value,),
         SortKey.ORGANISATION: (row.organisation,),

@@ -180,3 +180,21 @@ def test_cartes_alone_in_a_terminal_opens_the_ui(tui_database_url):
         if process.poll() is None:
             process.kill()
         os.close(leader)
+
+
+async def test_the_command_palette_speaks_french_and_goes_to_a_screen(tui_workspace):
+    from textual.command import CommandPalette
+
+    app = build_app(tui_workspace())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert CommandPalette.is_open(app)
+        await pilot.press(*"journal")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "JournalScreen"
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Aller à : Inventaire" in titles and "Quitter" in titles

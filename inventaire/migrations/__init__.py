@@ -4,4 +4,4 @@
 Alembic (a test keeps it equal to the scripts' head).
 """
 
-HEAD = "0004"
+HEAD = "0005"
