@@ -271,6 +271,7 @@ async def test_register_a_card_already_handed_over(desk_workspace, test_pki):
         assert isinstance(form, HandoverForm)
         await pilot.click("#already")
         form.query_one("#day", Input).value = "31/12/2026"  # a day to come: refused
+        await settle(pilot)
         await pilot.click("#confirm")
         await wait_for(pilot, lambda: "enregistrement refusé" in screen_text(app))
         assert rows(workspace, "SELECT id FROM credential") == []
@@ -281,10 +282,14 @@ async def test_register_a_card_already_handed_over(desk_workspace, test_pki):
         form = app.screen
         await pilot.click("#already")
         form.query_one("#day", Input).value = "pas une date"
+        await settle(pilot)
         await pilot.click("#confirm")
         assert "Date de remise illisible" in text_of(form.query_one("#error", Static))
         form.query_one("#day", Input).value = "02/11/2026"
+        # The error line has pushed the buttons down: click where they are now.
+        await settle(pilot)
         await pilot.click("#confirm")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HandoverForm))
         await wait_for(pilot, lambda: "remise déjà faite le 02/11/2026" in screen_text(app))
         ((state, day),) = rows(workspace, "SELECT state, handed_over_on FROM credential")
         assert state == "ACTIVE" and str(day).startswith("2026-11-02")
