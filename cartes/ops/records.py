@@ -11,6 +11,8 @@ written, when the credential changed since it was read (``expected_version``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -33,7 +35,7 @@ from inventaire.renewal import outlook
 if TYPE_CHECKING:  # SQLAlchemy is imported by the first call, not at start-up
     from sqlmodel import Session
 
-    from inventaire.models import Credential
+    from inventaire.models import Credential, Operator
 
 S = CredentialState
 
@@ -490,6 +492,44 @@ def _source(
     return credential.state
 
 
+@contextmanager
+def _changing(
+    workspace: Workspace, credential_id: int, expected_version: int | None
+) -> Iterator[tuple[Session, Operator, CredentialState | None]]:
+    """The write transaction of an action on the credential: the session, the acting
+    operator (any active one may try: the domain checks the role the action needs) and
+    the state before, refused when the credential changed since ``expected_version``."""
+    from inventaire import db, operators
+
+    with db.write_session(workspace.engine) as session:
+        operator = operators.require(session, workspace.operator_login, OperatorRole.READER)
+        yield session, operator, _source(session, credential_id, expected_version)
+
+
+def _moved(
+    credential_id: int,
+    source: CredentialState | None,
+    credential: Credential,
+    *,
+    serial: str | None = None,
+    day: dt.date | None = None,
+    replaces_id: int | None = None,
+    returned_id: int | None = None,
+) -> Moved:
+    """What an action did to the credential, once its transaction has written it."""
+    assert credential.version is not None and source is not None
+    return Moved(
+        credential_id,
+        source,
+        credential.state,
+        credential.version,
+        serial=serial,
+        day=day,
+        replaces_id=replaces_id,
+        returned_id=returned_id,
+    )
+
+
 def transition(
     workspace: Workspace,
     credential_id: int,
@@ -500,12 +540,9 @@ def transition(
 ) -> Moved:
     """Move the credential to ``target`` (``inventaire.lifecycle.transition``: the role
     the move needs, a mandatory reason, journaled)."""
-    from inventaire import db, lifecycle, operators
+    from inventaire import lifecycle
 
-    with db.write_session(workspace.engine) as session:
-        # Any active operator may try: the lifecycle checks the role the move needs.
-        operator = operators.require(session, workspace.operator_login, OperatorRole.READER)
-        source = _source(session, credential_id, expected_version)
+    with _changing(workspace, credential_id, expected_version) as (session, operator, source):
         credential = lifecycle.transition(
             session,
             credential_id=credential_id,
@@ -515,8 +552,7 @@ def transition(
             now=workspace.now(),
             expected_version=expected_version,
         )
-        assert credential.version is not None and source is not None
-        return Moved(credential_id, source, credential.state, credential.version)
+        return _moved(credential_id, source, credential)
 
 
 def _required_reason(reason: str) -> str:
@@ -538,11 +574,9 @@ def receive(
     expected_version: int | None = None,
 ) -> Moved:
     """The requested credential arrived at the IT service (``requests.receive``)."""
-    from inventaire import db, operators, requests
+    from inventaire import requests
 
-    with db.write_session(workspace.engine) as session:
-        operator = operators.require(session, workspace.operator_login, OperatorRole.READER)
-        source = _source(session, credential_id, expected_version)
+    with _changing(workspace, credential_id, expected_version) as (session, operator, source):
         credential = requests.receive(
             session,
             request_id=credential_id,
@@ -552,14 +586,8 @@ def receive(
             now=workspace.now(),
             reason=reason,
         )
-        assert credential.version is not None and source is not None
-        return Moved(
-            credential_id,
-            source,
-            credential.state,
-            credential.version,
-            serial=credential.serial,
-            day=credential.received_on,
+        return _moved(
+            credential_id, source, credential, serial=credential.serial, day=credential.received_on
         )
 
 
@@ -574,11 +602,9 @@ def hand_over(
 ) -> Moved:
     """Hand the received credential over to its holder (``requests.hand_over``: a
     habilitated operator), the replaced one handed back with it if ``old_returned``."""
-    from inventaire import db, operators, requests
+    from inventaire import requests
 
-    with db.write_session(workspace.engine) as session:
-        operator = operators.require(session, workspace.operator_login, OperatorRole.READER)
-        source = _source(session, credential_id, expected_version)
+    with _changing(workspace, credential_id, expected_version) as (session, operator, source):
         done = requests.hand_over(
             session,
             request_id=credential_id,
@@ -589,12 +615,10 @@ def hand_over(
             reason=reason,
         )
         credential = done.credential
-        assert credential.version is not None and source is not None
-        return Moved(
+        return _moved(
             credential_id,
             source,
-            credential.state,
-            credential.version,
+            credential,
             serial=credential.serial,
             day=credential.handed_over_on,
             replaces_id=credential.replaces_id,
@@ -610,11 +634,9 @@ def cancel(
     expected_version: int | None = None,
 ) -> Moved:
     """Cancel a pending request (``requests.cancel``), with a reason."""
-    from inventaire import db, operators, requests
+    from inventaire import requests
 
-    with db.write_session(workspace.engine) as session:
-        operator = operators.require(session, workspace.operator_login, OperatorRole.READER)
-        source = _source(session, credential_id, expected_version)
+    with _changing(workspace, credential_id, expected_version) as (session, operator, source):
         credential = requests.cancel(
             session,
             request_id=credential_id,
@@ -622,8 +644,7 @@ def cancel(
             operator=operator,
             now=workspace.now(),
         )
-        assert credential.version is not None and source is not None
-        return Moved(credential_id, source, credential.state, credential.version)
+        return _moved(credential_id, source, credential)
 
 
 def order_replacement(
@@ -635,14 +656,12 @@ def order_replacement(
 ) -> int:
     """Order the renewal of the credential: a request of the same kind for the same
     holder, replacing it (``requests.create_request``); return the request's id."""
-    from inventaire import db, operators, requests
+    from inventaire import requests
     from inventaire.errors import NotFound
     from inventaire.models import Credential, Holder
 
     reason = _required_reason(reason)
-    with db.write_session(workspace.engine) as session:
-        operator = operators.require(session, workspace.operator_login, OperatorRole.READER)
-        _source(session, credential_id, expected_version)
+    with _changing(workspace, credential_id, expected_version) as (session, operator, _):
         credential = session.get(Credential, credential_id)
         if credential is None:
             raise NotFound("support_introuvable", id=credential_id)
