@@ -293,6 +293,13 @@ CRL_PROBLEMS = {
     "lcr_signature_invalide": "liste de révocation signée par une autre clé que celle de l'émetteur",
     "lcr_emetteur_non_habilite": "l'émetteur n'est pas habilité à signer des listes de révocation",
     "lcr_non_conforme": "liste de révocation non conforme",
+    # Why a CRL is not conforming (``lcr_non_conforme:<defect>``)
+    "extension_critique_inconnue": "extension critique non reconnue",
+    "extensions_illisibles": "extensions illisibles",
+    "numero_critique": "numéro de liste marqué critique, RFC 5280 §5.2.3",
+    "numero_absent": "sans numéro de liste, RFC 5280 §5.2.3",
+    "identifiant_cle_absent": "sans identifiant de la clé de l'autorité, RFC 5280 §5.2.1",
+    "prochaine_mise_a_jour_absente": "sans date de prochaine mise à jour, RFC 5280 §5.1.2.5",
     "ocsp_absent": "aucun répondeur OCSP indiqué",
     "ocsp_injoignable": "répondeur OCSP injoignable",
     "ocsp_reponse_illisible": "réponse OCSP illisible",
@@ -313,6 +320,7 @@ PKI_MESSAGES: dict[str, str] = {
     "chaine_invalide": "chaîne de certification invalide ({detail}).",
     "signature_invalide": "signature du certificat invalide : il n'a pas été signé par {emetteur}.",
     "usage_cle_incorrect": "usage de clé incorrect : {usage_fr}.",
+    "certificat_non_conforme": "{objet_conforme_fr} non conforme au RFC 5280 (§{regle}) : {defaut_fr}.",
     "revocation_inconnue": "révocation inconnue pour {objet_fr} : {problemes_fr}.",
     # Inputs that cannot be read
     "fichier_vide": "fichier vide.",
@@ -320,7 +328,6 @@ PKI_MESSAGES: dict[str, str] = {
     "pem_invalide": "contenu PEM invalide.",
     "format_inconnu": "aucun certificat reconnu (formats acceptés : PEM, DER, P7B, P12 sans mot de passe).",
     "pkcs12_protege": "fichier PKCS#12 protégé par un mot de passe : exportez le certificat seul (.cer ou .pem).",
-    "extension_invalide": "certificat mal formé (extension illisible).",
     "nom_illisible": "certificat mal formé (nom du titulaire ou de l'émetteur illisible).",
     "lcr_illisible": "liste de révocation illisible.",
     "lcr_fichier_illisible": "liste de révocation {fichier} illisible ({detail}).",
@@ -344,7 +351,75 @@ def _french_date(value: object) -> str:
 def _problem_text(problem: str) -> str:
     code, _, detail = problem.partition(":")
     text = CRL_PROBLEMS.get(code, code)
-    return f"{text} ({detail.replace('_', ' ')})" if detail else text
+    if not detail:
+        return text
+    return f"{text} ({CRL_PROBLEMS.get(detail, detail.replace('_', ' '))})"
+
+
+# Why a certificate breaks the RFC 5280 profile (``certificat_non_conforme``'s ``defaut``).
+PROFILE_DEFECTS = {
+    "extension_dupliquee": "l'extension {extension_fr} figure plusieurs fois",
+    "extension_illisible": "l'extension {extension_fr} est mal formée",
+    "extension_critique_inconnue": "extension critique non reconnue : {extension_fr}",
+    "extension_absente": "extension obligatoire absente : {extension_fr}",
+    "extension_interdite": "extension interdite : {extension_fr}",
+    "criticite_incorrecte": "criticité incorrecte de l'extension {extension_fr}",
+    "numero_serie_non_positif": "numéro de série nul ou négatif",
+    "identifiant_cle_autorite_absent": (
+        "identifiant de la clé de l'autorité (authorityKeyIdentifier) absent"
+    ),
+    "identifiant_cle_autorite_incomplet": (
+        "identifiant de la clé de l'autorité (authorityKeyIdentifier) sans keyIdentifier"
+    ),
+    "identifiant_cle_autorite_critique": (
+        "identifiant de la clé de l'autorité (authorityKeyIdentifier) marqué critique"
+    ),
+    "identifiant_cle_sujet_absent": "identifiant de la clé du sujet (subjectKeyIdentifier) absent",
+    "identifiant_cle_sujet_critique": (
+        "identifiant de la clé du sujet (subjectKeyIdentifier) marqué critique"
+    ),
+    "signature_certificats_hors_ac": (
+        "usage keyCertSign (signature de certificats) sur un certificat qui n'est pas une autorité"
+    ),
+    "contraintes_politique_non_critiques": (
+        "contraintes de politique (policyConstraints) non marquées critiques"
+    ),
+    "usage_etendu_sans_authentification_client": (
+        "l'usage étendu (extendedKeyUsage) d'un certificat d'authentification n'autorise "
+        "pas l'authentification client (clientAuth)"
+    ),
+    "acces_autorite_critique": (
+        "accès aux informations de l'autorité (authorityInformationAccess) marqué critique"
+    ),
+}
+
+
+def _extension_name(dotted: object) -> str:
+    """``extendedKeyUsage (2.5.29.37)``: the name cryptography knows, and the OID."""
+    if not dotted:
+        return "(non identifiée)"
+    from cryptography.x509 import ObjectIdentifier
+
+    try:
+        name = ObjectIdentifier(str(dotted))._name
+    except ValueError:
+        return str(dotted)
+    return str(dotted) if name == "Unknown OID" else f"{name} ({dotted})"
+
+
+def _profile_params(params: dict[str, Any]) -> None:
+    authority = params.get("autorite")
+    params["objet_conforme_fr"] = (
+        f"autorité de certification « {authority} »"
+        if params.get("objet") == "autorite" and authority
+        else "autorité de certification"
+        if params.get("objet") == "autorite"
+        else "certificat"
+    )
+    params["extension_fr"] = _extension_name(params.get("extension"))
+    defect = PROFILE_DEFECTS.get(str(params.get("defaut")), str(params.get("defaut")))
+    params["defaut_fr"] = defect.format_map(params)
+    params.setdefault("regle", "4.2")
 
 
 def pki_text(code: str, params: Mapping[str, Any] | None = None) -> str:
@@ -363,6 +438,8 @@ def pki_text(code: str, params: Mapping[str, Any] | None = None) -> str:
     params["problemes_fr"] = "; ".join(_problem_text(p) for p in params.get("problemes", [])) or (
         "aucune source de révocation"
     )
+    if code == "certificat_non_conforme":
+        _profile_params(params)
     if code == "usage_cle_incorrect":
         role = params.get("role")
         params["usage_fr"] = (

@@ -5,17 +5,39 @@ for (reading the files it names, fetching a CRL or asking an OCSP responder, wit
 timeout, when the caller allows the network).
 """
 
+import warnings
+
+from cryptography.utils import CryptographyDeprecationWarning
+
 from pki.crl import CrlStore, load_crl
 from pki.errors import PkiError, TrustConfigurationError, UnreadableCertificate, UnreadableCrl
-from pki.parsing import AUTHENTICATION, SIGNATURE, CertificateInfo, describe, load_certificates
+from pki.parsing import (
+    AUTHENTICATION,
+    SIGNATURE,
+    UNKNOWN_ROLE,
+    CertificateInfo,
+    describe,
+    load_certificates,
+    load_certificates_der,
+)
+from pki.reasons import Reason
 from pki.trust import TrustStore
-from pki.validation import INVALID, UNDETERMINED, VALID, Reason, ValidationResult, Validator
+from pki.validation import INVALID, UNDETERMINED, VALID, ValidationResult, Validator
+
+# A serial number that is not positive is a profile defect this package reports
+# (``numero_serie_non_positif``); cryptography would also warn at every read of it.
+warnings.filterwarnings(
+    "ignore",
+    message="Parsed a serial number which wasn't positive",
+    category=CryptographyDeprecationWarning,
+)
 
 __all__ = [
     "AUTHENTICATION",
     "INVALID",
     "SIGNATURE",
     "UNDETERMINED",
+    "UNKNOWN_ROLE",
     "VALID",
     "CertificateInfo",
     "CrlStore",
@@ -29,5 +51,6 @@ __all__ = [
     "Validator",
     "describe",
     "load_certificates",
+    "load_certificates_der",
     "load_crl",
 ]

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from pki.errors import UnreadableCrl
+from pki.memo import ByIdentity
 from pki.parsing import key_usage
 
 MAX_CRL_BYTES = 64 * 1024 * 1024
@@ -56,7 +57,7 @@ class IndexedCrl:
         self.this_update = crl.last_update_utc
         self.next_update = crl.next_update_utc
         self._positions = {entry.serial_number: i for i, entry in enumerate(crl)}
-        self._signatures: dict[x509.Certificate, bool] = {}
+        self._signatures: ByIdentity[bool] = ByIdentity()
         self.defect = _defect(crl)
 
     def __len__(self) -> int:
@@ -69,19 +70,18 @@ class IndexedCrl:
         entry = self.crl[position]
         try:
             reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
-        except x509.ExtensionNotFound:
-            reason = None
+        except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
+            reason = None  # revoked all the same; why is not readable
         return RevokedEntry(serial_number, entry.revocation_date_utc, reason)
 
     def signed_by(self, issuer: x509.Certificate) -> bool:
-        verdict = self._signatures.get(issuer)
-        if verdict is None:
-            try:
-                verdict = self.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                verdict = False
-            self._signatures[issuer] = verdict
-        return verdict
+        return self._signatures.get(issuer, lambda: self._signature_valid(issuer))
+
+    def _signature_valid(self, issuer: x509.Certificate) -> bool:
+        try:
+            return self.crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
 
     def current_at(self, at: dt.datetime) -> bool:
         # A list issued after ``at`` still speaks of ``at`` (entries carry their dates): it
@@ -92,21 +92,30 @@ class IndexedCrl:
 def _defect(crl: x509.CertificateRevocationList) -> str | None:
     """Why the CRL is not a conforming one (RFC 5280 §5), or None."""
     oids = set()
-    for extension in crl.extensions:
+    try:
+        extensions = list(crl.extensions)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return "extensions_illisibles"
+    for extension in extensions:
         oids.add(extension.oid)
         if extension.critical and extension.oid not in _UNDERSTOOD:
             return "extension_critique_inconnue"
+        if extension.critical and extension.oid == ExtensionOID.CRL_NUMBER:
+            return "numero_critique"  # §5.2.3: "MUST mark this extension as non-critical"
     if ExtensionOID.AUTHORITY_KEY_IDENTIFIER not in oids:
         return "identifiant_cle_absent"
     if ExtensionOID.CRL_NUMBER not in oids:
         return "numero_absent"
     if crl.next_update_utc is None:
         return "prochaine_mise_a_jour_absente"
-    for entry in crl:
-        for extension in entry.extensions:
-            if extension.critical and extension.oid != x509.CRLEntryExtensionOID.CRL_REASON:
-                return "extension_critique_inconnue"
-        break  # entries are homogeneous in practice; checking all would cost the index twice
+    try:
+        for entry in crl:
+            for extension in entry.extensions:
+                if extension.critical and extension.oid != x509.CRLEntryExtensionOID.CRL_REASON:
+                    return "extension_critique_inconnue"
+            break  # entries are homogeneous in practice; checking all would cost the index twice
+    except (ValueError, x509.DuplicateExtension):
+        return "extensions_illisibles"
     return None
 
 
@@ -132,10 +141,10 @@ class CrlStore:
         self.timeout_s = timeout_s
         self._by_issuer: dict[bytes, list[IndexedCrl]] = {}
         self._fetched: set[str] = set()
-        self._usable_cache: dict[
-            tuple[x509.Certificate, dt.datetime], tuple[list[IndexedCrl], tuple[str, ...]]
-        ] = {}
+        self._usable_cache: ByIdentity[tuple[list[IndexedCrl], tuple[str, ...]]] = ByIdentity()
         self.fetch_errors: dict[str, str] = {}
+        # Changes whenever a CRL is added: what was concluded from the others may change.
+        self.generation = 0
         if cache_dir is not None and cache_dir.is_dir():
             for path in sorted(cache_dir.glob("*.crl")):
                 try:
@@ -146,6 +155,7 @@ class CrlStore:
     def add(self, crl: x509.CertificateRevocationList, source: str) -> IndexedCrl:
         indexed = IndexedCrl(crl, source)
         self._usable_cache.clear()
+        self.generation += 1
         self._by_issuer.setdefault(crl.issuer.public_bytes(), []).append(indexed)
         return indexed
 
@@ -185,10 +195,16 @@ class CrlStore:
         return self.add(crl, url)
 
     def verdict(
-        self, certificate: x509.Certificate, issuer: x509.Certificate, at: dt.datetime
+        self,
+        certificate: x509.Certificate,
+        issuer: x509.Certificate,
+        at: dt.datetime,
+        *,
+        serial: int | None = None,
     ) -> CrlVerdict:
         """The revocation status of ``certificate`` at ``at`` according to usable CRLs of
-        ``issuer``, fetching one from the distribution points when allowed."""
+        ``issuer``, fetching one from the distribution points when allowed. ``serial``:
+        the certificate's serial number, when the caller has read it already."""
         usable, problems = self._usable(issuer, at, None)
         if not usable and self.fetch_allowed:
             fetched = [crl for url in distribution_points(certificate) if (crl := self.fetch(url))]
@@ -196,8 +212,8 @@ class CrlStore:
                 usable, problems = self._usable(issuer, at, fetched)
         if not usable:
             return CrlVerdict("inconnu", problems=problems or ("lcr_absente",))
-        newest = max(usable, key=lambda crl: crl.this_update)
-        entry = newest.lookup(certificate.serial_number)
+        newest = usable[0] if len(usable) == 1 else max(usable, key=lambda crl: crl.this_update)
+        entry = newest.lookup(certificate.serial_number if serial is None else serial)
         if entry is None or entry.revoked_at > at or entry.reason == "remove_from_crl":
             return CrlVerdict("bon", source=newest.source)
         return CrlVerdict("revoque", entry, source=newest.source)
@@ -213,11 +229,15 @@ class CrlStore:
         Remembered per (issuer, instant): validating a batch asks the same question for
         every certificate of the same CA.
         """
-        key = (issuer, at)
-        known = self._usable_cache.get(key)
-        if known is not None and fetched is None:
-            return known
-        crls = fetched if fetched is not None else self.candidates(issuer.subject)
+        if fetched is not None:
+            return self._sort(fetched, issuer, at)
+        return self._usable_cache.get(
+            issuer, lambda: self._sort(self.candidates(issuer.subject), issuer, at), at
+        )
+
+    def _sort(
+        self, crls: list[IndexedCrl], issuer: x509.Certificate, at: dt.datetime
+    ) -> tuple[list[IndexedCrl], tuple[str, ...]]:
         problems: list[str] = []
         usable: list[IndexedCrl] = []
         entitled = "crl_sign" in (key_usage(issuer) or {"crl_sign"})
@@ -232,9 +252,6 @@ class CrlStore:
                 problems.append("lcr_perimee")
             else:
                 usable.append(crl)
-        if len(self._usable_cache) > 1024:
-            self._usable_cache.clear()
-        self._usable_cache[key] = (usable, tuple(problems))
         return usable, tuple(problems)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography import x509
 
 from pki.errors import PkiError, TrustConfigurationError
+from pki.memo import ByIdentity
 from pki.parsing import fingerprint, load_certificates
 
 CERTIFICATE_SUFFIXES = {".pem", ".crt", ".cer", ".der", ".p7b", ".p7c"}
@@ -40,8 +41,8 @@ class TrustStore:
     anchors: Mapping[str, tuple[x509.Certificate, ...]]
     intermediates: tuple[x509.Certificate, ...] = ()
     _kinds: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _by_certificate: dict[x509.Certificate, str] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _by_certificate: ByIdentity[str | None] = field(
+        default_factory=ByIdentity, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -66,12 +67,7 @@ class TrustStore:
 
     def kind_of(self, anchor: x509.Certificate) -> str | None:
         """The kind whose anchor ``anchor`` is."""
-        kind = self._by_certificate.get(anchor)
-        if kind is None:
-            kind = self._kinds.get(fingerprint(anchor))
-            if kind is not None:
-                self._by_certificate[anchor] = kind
-        return kind
+        return self._by_certificate.get(anchor, lambda: self._kinds.get(fingerprint(anchor)))
 
     def issuers_named(self, name: x509.Name) -> list[x509.Certificate]:
         """Known CA certificates (anchors and intermediates) whose subject is ``name``."""

@@ -12,19 +12,24 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 from cryptography.x509.verification import (
     ClientVerifier,
+    Criticality,
     ExtensionPolicy,
     PolicyBuilder,
     Store,
@@ -387,6 +392,511 @@ def test_big_crl_and_issue_holders(built: fpki.TestPki) -> None:
         assert extension(one.certificate, x509.KeyUsage).value.digital_signature
         points = extension(one.certificate, x509.CRLDistributionPoints).value
         assert points[0].full_name[0].value == family.crl_url
+
+
+# --------------------------------------------------------------------------------------------
+# RFC 5280 profile cases
+
+SMARTCARD_LOGON = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.2")
+PROFILE_CAS = (
+    "intermediaire_sans_aki",
+    "intermediaire_sans_ski",
+    "racine_sans_ski",
+    "intermediaire_racine_sans_ski",
+    "intermediaire_contraintes_non_critiques",
+    "intermediaire_contraintes_critiques",
+)
+# The extra CA that issued a profile case; the others come from the agent issuing CA.
+PROFILE_ISSUERS = {
+    "sous_intermediaire_sans_aki": "intermediaire_sans_aki",
+    "sous_intermediaire_sans_ski": "intermediaire_sans_ski",
+    "sous_racine_sans_ski": "intermediaire_racine_sans_ski",
+    "sous_contraintes_non_critiques": "intermediaire_contraintes_non_critiques",
+    "sous_contraintes_critiques": "intermediaire_contraintes_critiques",
+}
+NON_POSITIVE_SERIALS = {"numero_serie_zero": 0, "numero_serie_negatif": -5}
+AUTHENTICATION_EKU = [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]
+# Extended key usages other than the agent authentication certificates' (None: no EKU).
+PROFILE_EKUS: dict[str, list[x509.ObjectIdentifier] | None] = {
+    "eku_sans_client_auth": [ExtendedKeyUsageOID.EMAIL_PROTECTION, SMARTCARD_LOGON],
+    "eku_vide": None,  # seen once the empty extension is taken out
+    "sans_key_usage": None,
+    "sans_key_usage_client_auth": [ExtendedKeyUsageOID.CLIENT_AUTH],
+    "carte_a_puce": [
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        SMARTCARD_LOGON,
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    ],
+}
+# Extensions that do not parse, and the one to take out (its last copy) to read the others.
+MALFORMED = {
+    "extension_dupliquee": x509.SubjectAlternativeName.oid,
+    "eku_vide": x509.ExtendedKeyUsage.oid,
+}
+
+
+def profile_cases(pki: fpki.TestPki) -> dict[str, fpki.Issued]:
+    return {**pki.nonconforming, **pki.conforming}
+
+
+def serial_of(certificate: x509.Certificate) -> int:
+    with warnings.catch_warnings():
+        # cryptography warns each time it reads a serial number that is not positive.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return certificate.serial_number
+
+
+def raw_extensions(certificate: x509.Certificate) -> list[tuple[str, bool, bytes]]:
+    """(dotted OID, critical, extnValue) of each extension, read without cryptography's
+    parser so that malformed ones show too."""
+    tbs = asn1_x509.Certificate.load(certificate.public_bytes(DER))["tbs_certificate"]
+    return [
+        (item["extn_id"].dotted, bool(item["critical"].native), item["extn_value"].contents)
+        for item in tbs["extensions"]
+    ]
+
+
+def without_extension(
+    certificate: x509.Certificate, oid: x509.ObjectIdentifier
+) -> x509.Certificate:
+    """The certificate with the last extension of ``oid`` taken out (its signature no
+    longer verifies): what the rest of a malformed certificate holds."""
+    parsed = asn1_x509.Certificate.load(certificate.public_bytes(DER))
+    tbs = parsed["tbs_certificate"]
+    extensions = list(tbs["extensions"])
+    [*_, last] = (
+        index
+        for index, item in enumerate(extensions)
+        if item["extn_id"].dotted == oid.dotted_string
+    )
+    del extensions[last]
+    tbs["extensions"] = extensions
+    rebuilt = asn1_x509.Certificate(
+        {
+            "tbs_certificate": asn1_x509.TbsCertificate.load(tbs.dump(force=True)),
+            "signature_algorithm": parsed["signature_algorithm"],
+            "signature_value": parsed["signature_value"],
+        }
+    )
+    return x509.load_der_x509_certificate(rebuilt.dump())
+
+
+def key_id(certificate: x509.Certificate) -> bytes:
+    """The key identifier of a CA: its SKI, or the RFC 5280 method 1 value without one."""
+    try:
+        return extension(certificate, x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
+
+
+def profile_verifier(pki: fpki.TestPki) -> ClientVerifier:
+    """A chain verifier that knows policyConstraints (which the web PKI CA policy refuses
+    when critical) and trusts the agent root and the root without SKI."""
+    roots = [pki.families["agent"].root.certificate, pki.extra_cas["racine_sans_ski"].certificate]
+    ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+        x509.PolicyConstraints, Criticality.AGNOSTIC, None
+    )
+    return (
+        PolicyBuilder()
+        .store(Store(roots))
+        .time(NOW)
+        .extension_policies(ca_policy=ca_policy, ee_policy=ExtensionPolicy.permit_all())
+        .build_client_verifier()
+    )
+
+
+def test_profile_names(built: fpki.TestPki) -> None:
+    assert tuple(built.nonconforming) == fpki.NONCONFORMING_NAMES
+    assert tuple(built.conforming) == fpki.CONFORMING_NAMES
+    assert not set(fpki.NONCONFORMING_NAMES) & set(fpki.CONFORMING_NAMES)
+    assert set(PROFILE_CAS) <= set(built.extra_cas)
+    assert fpki.CRL_NAMES[:9] == (
+        *fpki.FAMILIES,
+        "agent_racine",
+        "expert_racine",
+        "avocat_racine",
+        "agent_perimee",
+        "agent_mauvaise_cle",
+        "avocat_grande",
+    )
+    assert set(fpki.CRL_NAMES[9:]) == {"avocat_numero_critique", *PROFILE_CAS}
+    assert set(PROFILE_ISSUERS.values()) <= set(PROFILE_CAS)
+    assert set(MALFORMED) | set(NON_POSITIVE_SERIALS) <= set(fpki.NONCONFORMING_NAMES)
+
+
+@pytest.mark.parametrize("name", [*fpki.NONCONFORMING_NAMES, *fpki.CONFORMING_NAMES])
+def test_profile_case_is_otherwise_valid(built: fpki.TestPki, server: PkiServer, name: str) -> None:
+    """Everything but the one defect of a profile case is what a valid agent
+    authentication certificate holds (the defect itself: test_nonconforming_defects)."""
+    issued = profile_cases(built)[name]
+    certificate = issued.certificate
+    agent = built.families["agent"]
+    under = PROFILE_ISSUERS.get(name)
+    issuer = agent.issuing if under is None else built.extra_cas[under]
+    anchor = built.extra_cas["racine_sans_ski"] if name == "sous_racine_sans_ski" else agent.root
+    prefix = "nc" if name in built.nonconforming else "ok"
+
+    assert matches_key(issued)
+    assert certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
+        f"Titulaire {name} (TEST)"
+    )
+    assert certificate.issuer == issuer.certificate.subject
+    certificate.verify_directly_issued_by(issuer.certificate)
+    assert certificate.signature_algorithm_oid == SignatureAlgorithmOID.RSA_WITH_SHA256
+    day = dt.timedelta(days=1)
+    assert abs(certificate.not_valid_before_utc - (NOW - 365 * day)) < 2 * day
+    assert abs(certificate.not_valid_after_utc - (NOW + 2 * 365 * day)) < 2 * day
+    serial = serial_of(certificate)
+    assert serial == NON_POSITIVE_SERIALS[name] if name in NON_POSITIVE_SERIALS else serial > 0
+
+    raw = raw_extensions(certificate)
+    oids = [oid for oid, _, _ in raw]
+    if name == "extension_dupliquee":
+        assert oids.count(x509.SubjectAlternativeName.oid.dotted_string) == 2
+        assert len(set(oids)) == len(oids) - 1
+    else:
+        assert len(set(oids)) == len(oids)
+    if name in MALFORMED:
+        with pytest.raises((ValueError, x509.DuplicateExtension)):
+            certificate.extensions  # noqa: B018 - parsing is the point
+        view = without_extension(certificate, MALFORMED[name])
+        view.extensions  # noqa: B018 - the other extensions parse
+    else:
+        view = certificate
+
+    expected = {
+        x509.BasicConstraints.oid,
+        x509.KeyUsage.oid,
+        x509.ExtendedKeyUsage.oid,
+        x509.CertificatePolicies.oid,
+        x509.SubjectAlternativeName.oid,
+        x509.CRLDistributionPoints.oid,
+        x509.AuthorityInformationAccess.oid,
+        x509.SubjectKeyIdentifier.oid,
+        x509.AuthorityKeyIdentifier.oid,
+    }
+    if under is not None:
+        expected.discard(x509.AuthorityInformationAccess.oid)
+    if name == "sans_aki":
+        expected.discard(x509.AuthorityKeyIdentifier.oid)
+    if name.startswith("sans_key_usage"):
+        expected.discard(x509.KeyUsage.oid)
+    if PROFILE_EKUS.get(name, AUTHENTICATION_EKU) is None:
+        expected.discard(x509.ExtendedKeyUsage.oid)
+    assert {item.oid for item in view.extensions} == expected
+    critical = {x509.BasicConstraints.oid, x509.KeyUsage.oid} & expected
+    if name == "aia_critique":
+        critical.add(x509.AuthorityInformationAccess.oid)
+    assert {item.oid for item in view.extensions if item.critical} == critical
+
+    constraints = extension(view, x509.BasicConstraints).value
+    assert not constraints.ca and constraints.path_length is None
+    if x509.KeyUsage.oid in expected:
+        usage = extension(view, x509.KeyUsage).value
+        assert usage.digital_signature and usage.key_cert_sign == (name == "cle_signature_ac")
+        assert not usage.content_commitment and not usage.crl_sign
+    if x509.ExtendedKeyUsage.oid in expected:
+        assert list(extension(view, x509.ExtendedKeyUsage).value) == PROFILE_EKUS.get(
+            name, AUTHENTICATION_EKU
+        )
+    policies = extension(view, x509.CertificatePolicies).value
+    assert [policy.policy_identifier for policy in policies] == [
+        fpki.AUTHENTICATION_POLICY_OIDS["agent"]
+    ]
+    assert extension(view, x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.RFC822Name
+    ) == [f"{prefix}.{name.replace('_', '.')}@justice.test"]
+    assert extension(view, x509.SubjectKeyIdentifier).value == (
+        x509.SubjectKeyIdentifier.from_public_key(issued.key.public_key())
+    )
+    if name not in ("sans_aki", "aki_sans_identifiant"):
+        identifier = extension(view, x509.AuthorityKeyIdentifier).value
+        assert identifier.key_identifier == key_id(issuer.certificate)
+        assert identifier.authority_cert_issuer is None
+        assert identifier.authority_cert_serial_number is None
+    crl_url = agent.crl_url if under is None else f"{server.base_url}/crl/{under}.crl"
+    points = extension(view, x509.CRLDistributionPoints).value
+    assert [point.full_name for point in points] == [[x509.UniformResourceIdentifier(crl_url)]]
+    if under is None:
+        access = extension(view, x509.AuthorityInformationAccess).value
+        assert [(item.access_method, item.access_location.value) for item in access] == [
+            (x509.AuthorityInformationAccessOID.OCSP, agent.ocsp_url)
+        ]
+
+    # Its chain is sound (cryptography refuses to build one through a negative serial
+    # number or a duplicated extension: the signatures are checked one by one instead).
+    if name in ("numero_serie_negatif", "extension_dupliquee"):
+        assert issuer.certificate.issuer == anchor.certificate.subject
+        issuer.certificate.verify_directly_issued_by(anchor.certificate)
+    else:
+        chain = (
+            profile_verifier(built)
+            .verify(
+                certificate,
+                all_intermediates(built)
+                + [built.extra_cas[label].certificate for label in PROFILE_CAS],
+            )
+            .chain
+        )
+        assert chain == [certificate, issuer.certificate, anchor.certificate]
+
+    # Its revocation is decided by its issuer's current CRL, which does not list it.
+    crl = built.crls[under or "agent"]
+    assert crl.issuer == issuer.certificate.subject
+    assert crl.is_signature_valid(issuer.certificate.public_key())
+    assert crl.last_update_utc < NOW < (crl.next_update_utc or NOW)
+    # (get_revoked_certificate_by_serial_number refuses a negative serial number)
+    assert all(entry.serial_number != serial for entry in crl)
+
+
+def test_nonconforming_defects(built: fpki.TestPki) -> None:
+    cases = {name: issued.certificate for name, issued in built.nonconforming.items()}
+    agent = built.families["agent"]
+    cas = {label: built.extra_cas[label].certificate for label in PROFILE_CAS}
+
+    with pytest.raises(x509.ExtensionNotFound):
+        extension(cases["sans_aki"], x509.AuthorityKeyIdentifier)
+
+    identifier = extension(cases["aki_sans_identifiant"], x509.AuthorityKeyIdentifier).value
+    assert identifier.key_identifier is None
+    assert identifier.authority_cert_issuer == [x509.DirectoryName(agent.root.certificate.subject)]
+    assert identifier.authority_cert_serial_number == agent.issuing.serial_number
+
+    # The intermediates: a lone defect each, on the CA rather than on the end entity.
+    without_aki = cas["intermediaire_sans_aki"]
+    with pytest.raises(x509.ExtensionNotFound):
+        extension(without_aki, x509.AuthorityKeyIdentifier)
+    extension(without_aki, x509.SubjectKeyIdentifier)
+    without_ski = cas["intermediaire_sans_ski"]
+    with pytest.raises(x509.ExtensionNotFound):
+        extension(without_ski, x509.SubjectKeyIdentifier)
+    assert extension(cases["sous_intermediaire_sans_ski"], x509.AuthorityKeyIdentifier).value == (
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(without_ski.public_key())
+    )
+    root = cas["racine_sans_ski"]
+    assert root.subject == root.issuer
+    root.verify_directly_issued_by(root)
+    assert root.subject not in {r.subject for r in all_roots(built)}
+    assert [item.oid for item in root.extensions] == [
+        x509.BasicConstraints.oid,
+        x509.KeyUsage.oid,
+    ]
+    assert extension(
+        cas["intermediaire_racine_sans_ski"], x509.AuthorityKeyIdentifier
+    ).value.key_identifier == (x509.SubjectKeyIdentifier.from_public_key(root.public_key()).digest)
+    for label, critical in (
+        ("intermediaire_contraintes_non_critiques", False),
+        ("intermediaire_contraintes_critiques", True),
+    ):
+        constraints = extension(cas[label], x509.PolicyConstraints)
+        assert constraints.critical is critical
+        assert constraints.value == x509.PolicyConstraints(
+            require_explicit_policy=0, inhibit_policy_mapping=None
+        )
+
+    assert extension(cases["aia_critique"], x509.AuthorityInformationAccess).critical
+
+    for name, serial in NON_POSITIVE_SERIALS.items():
+        tbs = asn1_x509.Certificate.load(cases[name].public_bytes(DER))["tbs_certificate"]
+        assert tbs["serial_number"].native == serial
+        assert tbs["serial_number"].dump() == {0: b"\x02\x01\x00", -5: b"\x02\x01\xfb"}[serial]
+        with pytest.warns(CryptographyDeprecationWarning):
+            x509.load_der_x509_certificate(cases[name].public_bytes(DER))
+
+    usage = extension(cases["cle_signature_ac"], x509.KeyUsage).value
+    assert usage.key_cert_sign and usage.digital_signature
+    assert not extension(cases["cle_signature_ac"], x509.BasicConstraints).value.ca
+
+    usages = list(extension(cases["eku_sans_client_auth"], x509.ExtendedKeyUsage).value)
+    assert ExtendedKeyUsageOID.CLIENT_AUTH not in usages
+    assert ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in usages
+    assert extension(cases["eku_sans_client_auth"], x509.KeyUsage).value.digital_signature
+
+    duplicated = cases["extension_dupliquee"]
+    names = [
+        (critical, value)
+        for oid, critical, value in raw_extensions(duplicated)
+        if oid == x509.SubjectAlternativeName.oid.dotted_string
+    ]
+    assert len(names) == 2 and names[0] == names[1] == (False, names[0][1])
+    with pytest.raises(x509.DuplicateExtension):
+        duplicated.extensions  # noqa: B018
+
+    empty = [
+        (critical, value)
+        for oid, critical, value in raw_extensions(cases["eku_vide"])
+        if oid == x509.ExtendedKeyUsage.oid.dotted_string
+    ]
+    assert empty == [(False, b"\x30\x00")]
+    with pytest.raises(ValueError):
+        cases["eku_vide"].extensions  # noqa: B018
+
+
+def test_conforming_cases(built: fpki.TestPki) -> None:
+    cases = {name: issued.certificate for name, issued in built.conforming.items()}
+    for name in ("sans_key_usage", "sans_key_usage_client_auth"):
+        with pytest.raises(x509.ExtensionNotFound):
+            extension(cases[name], x509.KeyUsage)
+    with pytest.raises(x509.ExtensionNotFound):
+        extension(cases["sans_key_usage"], x509.ExtendedKeyUsage)
+    assert list(extension(cases["sans_key_usage_client_auth"], x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
+    usages = extension(cases["carte_a_puce"], x509.ExtendedKeyUsage).value
+    assert set(usages) == {
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        SMARTCARD_LOGON,
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    }
+    assert extension(cases["carte_a_puce"], x509.KeyUsage).value.digital_signature
+    ca = built.extra_cas["intermediaire_contraintes_critiques"].certificate
+    assert cases["sous_contraintes_critiques"].issuer == ca.subject
+    assert extension(ca, x509.PolicyConstraints).critical
+
+
+def test_profile_cas(built: fpki.TestPki, server: PkiServer) -> None:
+    agent = built.families["agent"]
+    day = dt.timedelta(days=1)
+    for label in PROFILE_CAS:
+        issued = built.extra_cas[label]
+        certificate = issued.certificate
+        assert matches_key(issued)
+        root = label == "racine_sans_ski"
+        issuer = (
+            certificate
+            if root
+            else built.extra_cas["racine_sans_ski"].certificate
+            if label == "intermediaire_racine_sans_ski"
+            else agent.root.certificate
+        )
+        assert certificate.issuer == issuer.subject
+        certificate.verify_directly_issued_by(issuer)
+        assert certificate.serial_number > 0
+        constraints = extension(certificate, x509.BasicConstraints)
+        assert constraints.critical and constraints.value.ca
+        assert constraints.value.path_length == (None if root else 0)
+        usage = extension(certificate, x509.KeyUsage)
+        assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign
+        assert not usage.value.digital_signature
+        expected = {x509.BasicConstraints.oid, x509.KeyUsage.oid}
+        if not root:
+            expected |= {x509.CRLDistributionPoints.oid, x509.AuthorityKeyIdentifier.oid}
+            expected.add(x509.SubjectKeyIdentifier.oid)
+            points = extension(certificate, x509.CRLDistributionPoints).value
+            url = (
+                f"{server.base_url}/crl/racine_sans_ski.crl"
+                if issuer != agent.root.certificate
+                else agent.root_crl_url
+            )
+            assert points[0].full_name == [x509.UniformResourceIdentifier(url)]
+        if label == "intermediaire_sans_aki":
+            expected.discard(x509.AuthorityKeyIdentifier.oid)
+        if label == "intermediaire_sans_ski":
+            expected.discard(x509.SubjectKeyIdentifier.oid)
+        if "contraintes" in label:
+            expected.add(x509.PolicyConstraints.oid)
+        assert {item.oid for item in certificate.extensions} == expected
+        if x509.AuthorityKeyIdentifier.oid in expected:
+            assert extension(
+                certificate, x509.AuthorityKeyIdentifier
+            ).value.key_identifier == key_id(issuer)
+        if x509.SubjectKeyIdentifier.oid in expected:
+            assert extension(certificate, x509.SubjectKeyIdentifier).value == (
+                x509.SubjectKeyIdentifier.from_public_key(issued.key.public_key())
+            )
+        years = (5, 15) if root else (3, 7)
+        assert abs(certificate.not_valid_before_utc - (NOW - years[0] * 365 * day)) < 3 * day
+        assert abs(certificate.not_valid_after_utc - (NOW + years[1] * 365 * day)) < 5 * day
+
+
+def test_profile_crls(built: fpki.TestPki) -> None:
+    crls = built.crls
+    avocat = built.families["avocat"].issuing
+    critical = crls["avocat_numero_critique"]
+    assert critical.issuer == avocat.certificate.subject
+    assert critical.is_signature_valid(avocat.key.public_key())
+    number = critical.extensions.get_extension_for_class(x509.CRLNumber)
+    assert number.critical
+    usual = crls["avocat"]
+    assert number.value == usual.extensions.get_extension_for_class(x509.CRLNumber).value
+    assert critical.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier) == (
+        usual.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    )
+    assert (critical.last_update_utc, critical.next_update_utc) == (
+        usual.last_update_utc,
+        usual.next_update_utc,
+    )
+    # Identical lists but for the critical flag.
+    tbs, usual_tbs = (
+        asn1_crl.CertificateList.load(crl.public_bytes(DER))["tbs_cert_list"]
+        for crl in (critical, usual)
+    )
+    for key in ("version", "signature", "issuer", "this_update", "next_update"):
+        assert tbs[key].dump() == usual_tbs[key].dump(), key
+    assert tbs["revoked_certificates"].dump() == usual_tbs["revoked_certificates"].dump()
+    assert len(critical) == len(usual) >= 5
+    extensions = [(e["extn_id"].dotted, e["critical"].native) for e in tbs["crl_extensions"]]
+    assert extensions == [
+        (x509.CRLNumber.oid.dotted_string, True),
+        (x509.AuthorityKeyIdentifier.oid.dotted_string, False),
+    ]
+    assert [e["extn_value"].contents for e in tbs["crl_extensions"]] == [
+        e["extn_value"].contents for e in usual_tbs["crl_extensions"]
+    ]
+    for name, crl in crls.items():
+        if name != "avocat_numero_critique":
+            assert not crl.extensions.get_extension_for_class(x509.CRLNumber).critical, name
+
+    agent = built.families["agent"]
+    for label in PROFILE_CAS:
+        ca = built.extra_cas[label].certificate
+        crl = crls[label]
+        assert crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())
+        assert crl.last_update_utc < NOW < (crl.next_update_utc or NOW)
+        assert crl.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier
+        ).value.key_identifier == key_id(ca)
+        assert len(crl) == 2
+        # The roots' lists do not revoke the new CAs.
+        arl = crls[
+            "racine_sans_ski" if label == "intermediaire_racine_sans_ski" else "agent_racine"
+        ]
+        assert arl.get_revoked_certificate_by_serial_number(ca.serial_number) is None
+    serials = {serial_of(issued.certificate) for issued in profile_cases(built).values()}
+    assert len(serials) == len(profile_cases(built))
+    for crl in (crls["agent"], *(crls[label] for label in PROFILE_CAS)):
+        assert not serials & {entry.serial_number for entry in crl}
+    assert crls["agent"].is_signature_valid(agent.issuing.key.public_key())
+
+
+def test_aia_critique_without_base_url(built: fpki.TestPki, key_cache: Path) -> None:
+    offline = fpki.build_test_pki(now=NOW, key_cache=key_cache)
+    access = extension(
+        offline.nonconforming["aia_critique"].certificate, x509.AuthorityInformationAccess
+    )
+    assert access.critical
+    assert [item.access_location.value for item in access.value] == ["http://ocsp.invalid/agent"]
+    for name, issued in profile_cases(offline).items():
+        if name in MALFORMED or name == "aia_critique":
+            continue
+        for kind in (x509.CRLDistributionPoints, x509.AuthorityInformationAccess):
+            with pytest.raises(x509.ExtensionNotFound):
+                extension(issued.certificate, kind)
+
+
+def test_written_profile_files(built: fpki.TestPki, files: dict[str, Path]) -> None:
+    for prefix, cases in (("nc", built.nonconforming), ("ok", built.conforming)):
+        for name, issued in cases.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                written = x509.load_pem_x509_certificate(files[f"{prefix}-{name}.pem"].read_bytes())
+            assert written.public_bytes(DER) == issued.certificate.public_bytes(DER)
+    for label in PROFILE_CAS:
+        assert x509.load_pem_x509_certificate(files[f"ac-{label}.pem"].read_bytes()) == (
+            built.extra_cas[label].certificate
+        )
+    for name in ("avocat_numero_critique", *PROFILE_CAS):
+        assert x509.load_der_x509_crl(files[f"{name}.crl"].read_bytes()) == built.crls[name]
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import io
 import json
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -165,6 +166,23 @@ def test_unreadable_issuer_name_is_an_unreadable_certificate(test_pki, tmp_path)
     code = main(["valider", str(path), "--ancre", str(root), "--format", "json"], out=out, err=err)
     assert code == 3
     assert "illisible" in out.getvalue()
+    # In a bundle, only that certificate is unreadable: the others before and after it
+    # are validated, in order.
+    holder = test_pki.holders[0].authentication.certificate
+    broken_pem = x509.load_der_x509_certificate(BROKEN_ISSUER).public_bytes(Encoding.PEM)
+    bundle = tmp_path / "lot.pem"
+    bundle.write_bytes(
+        holder.public_bytes(Encoding.PEM) + broken_pem + holder.public_bytes(Encoding.PEM)
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["valider", str(bundle), "--ancre", str(root), "--format", "jsonl"], out=out, err=err
+    )
+    assert code == 3, err.getvalue()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["statut"] for line in lines][1] == "illisible"
+    assert lines[1]["motifs"][0]["code"] == "nom_illisible"
+    assert lines[0]["certificat"] == lines[2]["certificat"] is not None
 
 
 # Also found by the property above: a test holder certificate whose extensions have eight
@@ -192,12 +210,18 @@ BROKEN_EXTENSIONS = base64.b64decode(
 )
 
 
-def test_extensions_that_do_not_parse_make_an_unreadable_certificate(test_pki, tmp_path):
+def test_extensions_that_do_not_parse_make_an_invalid_certificate(test_pki, tmp_path):
+    """Readable, and invalid (issue 10): not « illisible », which says the input could not
+    be read at all. The CRL distribution points are the extension at fault."""
     path = tmp_path / "carte.der"
     path.write_bytes(BROKEN_EXTENSIONS)
     root = tmp_path / "racine.pem"
     root.write_bytes(test_pki.families["agent"].root.certificate.public_bytes(Encoding.PEM))
     out, err = io.StringIO(), io.StringIO()
     code = main(["valider", str(path), "--ancre", str(root), "--format", "json"], out=out, err=err)
-    assert code == 3, err.getvalue()
-    assert json.loads(out.getvalue())["motifs"][0]["code"] == "extension_invalide"
+    assert code == 1, err.getvalue()
+    document = json.loads(out.getvalue())
+    assert document["statut"] == "invalide"
+    assert document["motifs"][0]["defaut"] == "extension_illisible"
+    assert "cRLDistributionPoints (2.5.29.31) est mal formée" in document["motifs"][0]["message"]
+    assert document["certificat"]["sujet"].endswith("C=FR")

@@ -146,3 +146,57 @@ def test_der_input(files, no_settings, test_pki, tmp_path):
     der.write_bytes(test_pki.holders[0].authentication.certificate.public_bytes(Encoding.DER))
     code, out, _ = valider(str(der), *anchors(files), "--format", "json")
     assert code == 0 and json.loads(out)["statut"] == "valide"
+
+
+def test_jsonl_lines_are_what_json_would_write(test_pki, files):
+    """The JSON Lines writer builds its text by hand, for speed: the same text as the
+    json module's, for every kind of outcome (valid, invalid with reasons, undetermined,
+    no chain, unknown role, unreadable input, characters JSON escapes)."""
+    from cartes.cli.validate_cmd import Outcome, _object, jsonl_line
+    from pki import CrlStore, PkiError, TrustStore, Validator
+
+    agent = test_pki.families["agent"]
+    store = CrlStore()
+    store.add(test_pki.crls["agent"], "agent")
+    store.add(test_pki.crls["agent_racine"], "agent_racine")
+    validator = Validator(
+        TrustStore(
+            {"carte_agent": (agent.root.certificate,)},
+            (agent.issuing.certificate, test_pki.extra_cas["sans_lcr"].certificate),
+        ),
+        store,
+    )
+    certificates = [
+        test_pki.holders[0].authentication.certificate,
+        *(issued.certificate for issued in test_pki.cases.values()),
+        *(issued.certificate for issued in test_pki.nonconforming.values()),
+        *(issued.certificate for issued in test_pki.conforming.values()),
+    ]
+    outcomes = [
+        Outcome('dossier "Été"\\lot\t1.pem', validator.validate(c, PKI_NOW)) for c in certificates
+    ]
+    outcomes.append(Outcome("vide.pem", error=PkiError("fichier_vide")))
+    assert {o.result.status for o in outcomes if o.result} == {"valide", "invalide", "indetermine"}
+    for outcome in outcomes:
+        assert jsonl_line(outcome) == json.dumps(_object(outcome), ensure_ascii=False) + "\n"
+
+
+def test_the_quick_look_for_authorities_misses_none(test_pki):
+    """``cartes valider`` parses the extensions of a bundle's certificates up front only
+    where the DER shows a basicConstraints saying cA: it must show it for every CA."""
+    from cartes.cli.validate_cmd import _SAYS_CA
+    from pki.parsing import is_ca
+
+    certificates = [
+        *(c for family in test_pki.families.values() for c in family.chain),
+        *(issued.certificate for issued in test_pki.extra_cas.values()),
+        *(h.authentication.certificate for h in test_pki.holders),
+        *(h.signature.certificate for h in test_pki.holders),
+        *(issued.certificate for issued in test_pki.cases.values()),
+        *(issued.certificate for issued in test_pki.conforming.values()),
+    ]
+    verdicts = {is_ca(c) for c in certificates}
+    assert verdicts == {True, False}
+    for certificate in certificates:
+        says = _SAYS_CA.search(certificate.public_bytes(Encoding.DER)) is not None
+        assert says == is_ca(certificate), certificate.subject

@@ -19,7 +19,16 @@ from cartes.cli.validate_cmd import build_validator
 from cartes.messages import PIN_STATES, READER_MESSAGES, reader_text
 from cartes.readers import CertificateObject, Proof, ScanReport, TokenRead, scan
 from inventaire.clock import PARIS
-from pki import INVALID, UNDETERMINED, VALID, PkiError, Reason, Validator, describe
+from pki import (
+    INVALID,
+    UNDETERMINED,
+    UNKNOWN_ROLE,
+    VALID,
+    PkiError,
+    Reason,
+    Validator,
+    describe,
+)
 
 
 def _scan(ctx: Context, args: argparse.Namespace) -> ScanReport | None:
@@ -118,9 +127,13 @@ def _write_token(ctx: Context, token: TokenRead) -> None:
         info = describe(found.certificate)
         expiry = info.not_after.astimezone(PARIS)
         out.write(
-            f"  - {name} : {info.holder_name or info.subject}, {info.role or 'rôle inconnu'}, "
+            f"  - {name} : {info.holder_name or info.subject}, {_role_text(info.role)}, "
             f"expire le {expiry:%d/%m/%Y}, empreinte {info.fingerprint_sha256[:16]}…\n"
         )
+
+
+def _role_text(role: str | None) -> str:
+    return role if role not in (None, UNKNOWN_ROLE) else "rôle inconnu"
 
 
 # cartes statut --------------------------------------------------------------------------
