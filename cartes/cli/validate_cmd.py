@@ -165,7 +165,11 @@ def cmd_valider(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _severity(code: int) -> int:
-    return {0: 0, 2: 1, 1: 2, UNREADABLE: 3}[code]
+    return _SEVERITY[code]
+
+
+# Exit codes from the least to the most serious: undetermined is less than invalid.
+_SEVERITY = {0: 0, 2: 1, 1: 2, UNREADABLE: 3}
 
 
 def _reasons(outcome: Outcome) -> list[dict[str, str]]:
