@@ -35,21 +35,13 @@ from pki.der import (
     pem_certificate_blocks,
     tbs_names,
 )
+from tests.x509_strategies import tlv
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 ISSUER = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Émetteur (TEST)")])
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 # What loading a certificate raises for bytes it cannot read.
 UNREADABLE = (ValueError, x509.InvalidVersion)
-
-
-def tlv(tag: int, content: bytes) -> bytes:
-    """One DER value with a one-byte tag."""
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(length)]) + length + content
 
 
 def certificate(subject: x509.Name, serial: int = 1) -> x509.Certificate:
