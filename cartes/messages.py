@@ -312,6 +312,15 @@ CRL_PROBLEMS = {
 
 ROLE_LABELS = {"authentification": "d'authentification", "signature": "de signature"}
 
+
+def certificate_role_text(role: str | None) -> str:
+    """A ``pki`` role as the user reads it: no role, or ``inconnu`` (a certificate without
+    key usage), both read « rôle inconnu »."""
+    from pki import UNKNOWN_ROLE  # only where pki is loaded already
+
+    return role if role not in (None, UNKNOWN_ROLE) else "rôle inconnu"
+
+
 PKI_MESSAGES: dict[str, str] = {
     "expire": "certificat expiré depuis le {date_fr}.",
     "pas_encore_valide": "certificat pas encore valide (à partir du {date_fr}).",
@@ -409,13 +418,12 @@ def _extension_name(dotted: object) -> str:
 
 def _profile_params(params: dict[str, Any]) -> None:
     authority = params.get("autorite")
-    params["objet_conforme_fr"] = (
-        f"autorité de certification « {authority} »"
-        if params.get("objet") == "autorite" and authority
-        else "autorité de certification"
-        if params.get("objet") == "autorite"
-        else "certificat"
-    )
+    if params.get("objet") != "autorite":
+        params["objet_conforme_fr"] = "certificat"
+    elif authority:
+        params["objet_conforme_fr"] = f"autorité de certification « {authority} »"
+    else:
+        params["objet_conforme_fr"] = "autorité de certification"
     params["extension_fr"] = _extension_name(params.get("extension"))
     defect = PROFILE_DEFECTS.get(str(params.get("defaut")), str(params.get("defaut")))
     params["defaut_fr"] = defect.format_map(params)

@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from pki.errors import UnreadableCrl
 from pki.memo import ByIdentity
-from pki.parsing import key_usage
+from pki.parsing import MALFORMED_EXTENSION, key_usage
 
 MAX_CRL_BYTES = 64 * 1024 * 1024
 # Extensions of a CRL this module processes; any other critical one makes the CRL unusable.
@@ -70,7 +70,7 @@ class IndexedCrl:
         entry = self.crl[position]
         try:
             reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name
-        except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
+        except (x509.ExtensionNotFound, *MALFORMED_EXTENSION):
             reason = None  # revoked all the same; why is not readable
         return RevokedEntry(serial_number, entry.revocation_date_utc, reason)
 
@@ -94,7 +94,7 @@ def _defect(crl: x509.CertificateRevocationList) -> str | None:
     oids = set()
     try:
         extensions = list(crl.extensions)
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+    except MALFORMED_EXTENSION:
         return "extensions_illisibles"
     for extension in extensions:
         oids.add(extension.oid)
@@ -114,7 +114,7 @@ def _defect(crl: x509.CertificateRevocationList) -> str | None:
                 if extension.critical and extension.oid != x509.CRLEntryExtensionOID.CRL_REASON:
                     return "extension_critique_inconnue"
             break  # entries are homogeneous in practice; checking all would cost the index twice
-    except (ValueError, x509.DuplicateExtension):
+    except MALFORMED_EXTENSION:
         return "extensions_illisibles"
     return None
 
@@ -260,7 +260,7 @@ def distribution_points(certificate: x509.Certificate) -> list[str]:
     extension is absent or unreadable)."""
     try:
         points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, *MALFORMED_EXTENSION):
         return []
     return [
         name.value

@@ -243,11 +243,6 @@ def is_ca(certificate: x509.Certificate) -> bool:
         return False
 
 
-def role(certificate: x509.Certificate) -> str | None:
-    """The role of an end-entity certificate (see ``CertificateInfo.role``)."""
-    return _role(_extension_values(certificate))
-
-
 def _role(values: Mapping[type, Any] | None) -> str | None:
     """Signature when the key commits its holder (non-repudiation), authentication when
     it signs challenges or says client authentication; any purpose without key usage."""

@@ -35,7 +35,7 @@ from cryptography.x509.oid import (
 )
 from hypothesis import strategies as st
 
-from fixtures.pki import AUTHENTICATION_POLICY_OIDS
+from fixtures.pki import _aki, _holder_extensions, _holder_subject
 
 # --------------------------------------------------------------------------------------------
 # DER by hand: only what cryptography's builder will not write.
@@ -809,52 +809,20 @@ def baseline_extensions(
     crl_url: str | None,
     ocsp_url: str | None,
 ) -> list[RandomExtension]:
-    """The extensions of the test PKI's agent authentication certificates."""
-    typed: list[tuple[x509.ExtensionType, bool]] = [
-        (x509.BasicConstraints(ca=False, path_length=None), True),
-        (
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
+    """The extensions of the test PKI's agent authentication certificates, as
+    ``fixtures.pki`` issues them."""
+    typed = [
+        *_holder_extensions(
+            role="auth",
+            family="agent",
+            email=email,
+            key=holder_key,
+            crl_url=crl_url,
+            ocsp_url=ocsp_url,
         ),
-        (
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]
-            ),
-            False,
-        ),
-        (
-            x509.CertificatePolicies(
-                [x509.PolicyInformation(AUTHENTICATION_POLICY_OIDS["agent"], None)]
-            ),
-            False,
-        ),
-        (x509.SubjectAlternativeName([x509.RFC822Name(email)]), False),
         (x509.SubjectKeyIdentifier.from_public_key(holder_key.public_key()), False),
-        (
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-            ),
-            False,
-        ),
+        (_aki(issuer), False),
     ]
-    if crl_url:
-        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
-        typed.append((x509.CRLDistributionPoints([point]), False))
-    if ocsp_url:
-        access = x509.AccessDescription(
-            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
-        )
-        typed.append((x509.AuthorityInformationAccess([access]), False))
     return [
         RandomExtension(value.oid, critical, value.public_bytes(), "baseline")
         for value, critical in typed
@@ -863,17 +831,7 @@ def baseline_extensions(
 
 def holder_subject(name: str, email: str) -> x509.Name:
     """A subject like the test PKI's holders'."""
-    given, _, surname = name.partition(" ")
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tribunal judiciaire d'Angers"),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-            x509.NameAttribute(NameOID.GIVEN_NAME, given),
-            x509.NameAttribute(NameOID.SURNAME, surname),
-            x509.NameAttribute(NameOID.EMAIL_ADDRESS, email),
-        ]
-    )
+    return _holder_subject(name, email, "Tribunal judiciaire d'Angers")
 
 
 def _sign(key: object, data: bytes) -> bytes:

@@ -22,7 +22,6 @@ from inventaire.clock import PARIS
 from pki import (
     INVALID,
     UNDETERMINED,
-    UNKNOWN_ROLE,
     VALID,
     PkiError,
     Reason,
@@ -126,14 +125,11 @@ def _write_token(ctx: Context, token: TokenRead) -> None:
             continue
         info = describe(found.certificate)
         expiry = info.not_after.astimezone(PARIS)
+        role = messages.certificate_role_text(info.role)
         out.write(
-            f"  - {name} : {info.holder_name or info.subject}, {_role_text(info.role)}, "
+            f"  - {name} : {info.holder_name or info.subject}, {role}, "
             f"expire le {expiry:%d/%m/%Y}, empreinte {info.fingerprint_sha256[:16]}…\n"
         )
-
-
-def _role_text(role: str | None) -> str:
-    return role if role not in (None, UNKNOWN_ROLE) else "rôle inconnu"
 
 
 # cartes statut --------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from inventaire.clock import PARIS
 from pki import (
     INVALID,
     UNDETERMINED,
-    UNKNOWN_ROLE,
     VALID,
     CrlStore,
     PkiError,
@@ -255,9 +254,7 @@ def _write_text(ctx: Context, outcome: Outcome) -> None:
     else:
         info = outcome.result.info
         who = info.holder_name or info.subject
-        role = (
-            f" ({info.role if info.role != UNKNOWN_ROLE else 'rôle inconnu'})" if info.role else ""
-        )
+        role = f" ({messages.certificate_role_text(info.role)})" if info.role else ""
         kind = f", {outcome.result.kind}" if outcome.result.kind else ""
         expiry = info.not_after.astimezone(PARIS)
         out.write(
