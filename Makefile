@@ -2,7 +2,7 @@
 
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := softhsm2 opensc postgresql sqlite3 python3-venv
+SYSTEM_PACKAGES := softhsm2 opensc postgresql sqlite3 python3-venv nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DIR := $(CURDIR)/.demo
 DEMO_HOLDERS ?= 3000

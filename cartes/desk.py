@@ -271,44 +271,63 @@ def lawyer_status(
     validator: Validator,
     at: dt.datetime,
 ) -> list[CertificateStatus]:
-    """For each certificate read on ``tokens`` (validated by ``validator``): its status,
-    what is known of its revocation, and by when its renewal must be ordered from the
-    day of ``at`` in Paris, with the gap an order placed that day would leave."""
-    today = paris_today(at)
-    lead_days = renewal.lead_days()
+    """For each certificate read on ``tokens`` (validated by ``validator``): see
+    ``certificate_status``."""
     statuses: list[CertificateStatus] = []
     for token in tokens:
         for scanned in token.readable:
-            info, result = scanned.info, scanned.result
-            assert info is not None and result is not None
-            reasons: tuple[Reason, ...]
-            if validator.trust.empty:
-                # Nothing can be valid without anchors: say so rather than "invalid".
-                status, reasons = UNDETERMINED, (Reason("confiance_absente"),)
-            else:
-                status, reasons = result.status, result.reasons
-            kind = result.kind or SELF_CHECK_KIND
-            lead = lead_days[KIND_TOKENS.get(kind, CredentialKind.RPVA_KEY)]
-            plan = outlook(
-                info.not_after.astimezone(PARIS).date(),
-                today=today,
-                lead_days=lead,
-                margin_days=renewal.safety_margin_days,
-            )
+            assert scanned.info is not None and scanned.result is not None
             statuses.append(
-                CertificateStatus(
+                certificate_status(
+                    scanned.info,
+                    scanned.result,
                     token_label=token.token.label,
-                    info=info,
-                    kind=kind,
-                    status=status,
-                    reasons=reasons,
-                    revocation=revocation(status, reasons),
-                    outlook=plan,
-                    lead_days=lead,
-                    margin_days=renewal.safety_margin_days,
+                    renewal=renewal,
+                    trust_empty=validator.trust.empty,
+                    at=at,
                 )
             )
     return statuses
+
+
+def certificate_status(
+    info: CertificateInfo,
+    result: ValidationResult,
+    *,
+    token_label: str,
+    renewal: RenewalSettings,
+    trust_empty: bool,
+    at: dt.datetime,
+) -> CertificateStatus:
+    """A holder's certificate (``info``, validated as ``result``): its status, what is
+    known of its revocation, and by when its renewal must be ordered from the day of
+    ``at`` in Paris, with the gap an order placed that day would leave. ``trust_empty``:
+    no anchor is configured, so nothing could be found valid."""
+    reasons: tuple[Reason, ...]
+    if trust_empty:
+        # Nothing can be valid without anchors: say so rather than "invalid".
+        status, reasons = UNDETERMINED, (Reason("confiance_absente"),)
+    else:
+        status, reasons = result.status, result.reasons
+    kind = result.kind or SELF_CHECK_KIND
+    lead = renewal.lead_days()[KIND_TOKENS.get(kind, CredentialKind.RPVA_KEY)]
+    plan = outlook(
+        info.not_after.astimezone(PARIS).date(),
+        today=paris_today(at),
+        lead_days=lead,
+        margin_days=renewal.safety_margin_days,
+    )
+    return CertificateStatus(
+        token_label=token_label,
+        info=info,
+        kind=kind,
+        status=status,
+        reasons=reasons,
+        revocation=revocation(status, reasons),
+        outlook=plan,
+        lead_days=lead,
+        margin_days=renewal.safety_margin_days,
+    )
 
 
 def revocation(status: str, reasons: Iterable[Reason]) -> str:

@@ -322,6 +322,7 @@ def certificate_role_text(role: str | None) -> str:
 
 
 PKI_MESSAGES: dict[str, str] = {
+    "confiance_absente": "aucune ancre de confiance n'est configurée.",
     "expire": "certificat expiré depuis le {date_fr}.",
     "pas_encore_valide": "certificat pas encore valide (à partir du {date_fr}).",
     "revoque": "{objet_fr} révoqué le {date_fr} (motif : {motif_fr}).",
@@ -581,3 +582,25 @@ def emergency_situation(line: EmergencyLine) -> str:
     if line.to_take_back:
         return "à récupérer"
     return "en circulation"
+
+
+# The next step of a holder's own key (``inventaire.selfcheck.Step``), for the status page.
+# Parameters: dates as JJ/MM/AAAA (avant, date_limite, expiration, demande, reception,
+# arrivee) and etat (the SAR's word for the key). Steps in STEPS_TO_ORDER are followed by
+# how to renew that kind ([alerts.instructions]).
+STEP_MESSAGES = {
+    "revoquee": "Votre certificat est révoqué : il ne donne plus accès à la plateforme. "
+    "Commandez une nouvelle clé dès aujourd'hui.",
+    "hors_service": "Le SAR enregistre cette clé comme « {etat} ». Contactez le SAR.",
+    "remplacee": "Une nouvelle clé vous a été remise : utilisez-la. Celle-ci n'est plus suivie.",
+    "a_retirer": "Votre nouvelle clé est arrivée au SAR le {reception}. "
+    "Venez la retirer avant le {avant}.",
+    "commande_en_cours": "Le renouvellement a été commandé le {demande} ; "
+    "la nouvelle clé est attendue vers le {arrivee}. Rien d'autre à faire d'ici là.",
+    "expiree": "Votre certificat a expiré le {expiration}. Commandez une nouvelle clé aujourd'hui.",
+    "invalide": "Ce certificat n'est pas accepté (voir les motifs). Contactez le SAR.",
+    "commander_maintenant": "La date limite de commande ({date_limite}) est passée : "
+    "commandez le renouvellement aujourd'hui.",
+    "commander_avant": "Commandez le renouvellement au plus tard le {date_limite}.",
+}
+STEPS_TO_ORDER = frozenset({"revoquee", "expiree", "commander_maintenant", "commander_avant"})

@@ -217,6 +217,24 @@ class ServiceSettings(BaseModel):
         return value
 
 
+class WebSettings(BaseModel):
+    """The lawyers' status page (``cartes web``), served behind nginx, and the monitoring
+    metrics beside it (README, « Page d'état des clés »)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Where nginx reaches the page: a Unix socket (preferred), else a loopback port.
+    socket: Path | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    # The shared secret nginx sends in X-Cartes-Jeton (``cartes web jeton`` writes it).
+    secret_file: Path = Field(default_factory=lambda: locations.data_dir() / "web-jeton")
+    # Prometheus metrics, on loopback only, never through nginx.
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
+    metrics_cache_s: float = Field(default=60.0, gt=0, le=3600)
+    # How often the page looks for revocation lists the service refreshed on disk.
+    crl_check_s: float = Field(default=30.0, gt=0, le=3600)
+
+
 def parse_daily_at(value: str) -> dt.time:
     """``HH:MM`` (24 h) as a time; ``ValueError`` with a French message otherwise."""
     try:
@@ -244,6 +262,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(

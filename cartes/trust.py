@@ -3,6 +3,8 @@ service share, and the refresh of the revocation lists the service does every da
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,69 @@ def validator_from_settings(
     for path in [*trust.crls, *extra_crls]:
         crls.load_file(Path(path))
     return Validator(store, crls, use_ocsp=crls.fetch_allowed, ocsp_timeout_s=crls.timeout_s)
+
+
+class FreshValidator:
+    """The validator of the settings for a long-running face (the status page): built
+    again when the files it was built from change on disk, as the service's daily refresh
+    changes the CRL cache. The files are looked at no more than every ``check_s``
+    seconds; between two looks the same validator serves, from any thread.
+
+    A rebuild that fails (a file half-written, removed) keeps the previous validator and
+    is tried again at the next look; the first build raises ``pki.PkiError`` as
+    ``validator_from_settings`` does.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        check_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._check_s = check_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._signature = self._files()
+        self._validator = validator_from_settings(settings, network=False)
+        self._checked = monotonic()
+
+    def get(self) -> Validator:
+        """The validator of the files as they were at the last look."""
+        now = self._monotonic()
+        if now - self._checked < self._check_s:
+            return self._validator
+        with self._lock:
+            if now - self._checked >= self._check_s:
+                self._checked = now
+                signature = self._files()
+                if signature != self._signature:
+                    try:
+                        self._validator = validator_from_settings(self._settings, network=False)
+                        self._signature = signature
+                    except PkiError:
+                        pass  # keep serving with the lists already read; look again later
+        return self._validator
+
+    def _files(self) -> frozenset[tuple[str, int, int]]:
+        """Each file the validator reads, with its modification time and size."""
+        trust = self._settings.trust
+        named = [path for key in KINDS for path in getattr(trust, key)]
+        named += [*trust.intermediates, *trust.crls]
+        paths: list[Path] = []
+        for path in named:
+            paths.extend(sorted(Path(path).glob("*")) if Path(path).is_dir() else [Path(path)])
+        if trust.crl_cache_dir.is_dir():
+            paths.extend(trust.crl_cache_dir.glob("*.crl"))
+        found = set()
+        for path in paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.add((str(path), stat.st_mtime_ns, stat.st_size))
+        return frozenset(found)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,16 @@ class ReadConnection:
         else:
             self._connection.cancel_safe()
 
+    def end(self) -> None:
+        """End the read transaction PostgreSQL opened with the first query, so that a
+        connection kept between requests holds no snapshot and no lock (SQLite, in
+        autocommit for reads, has none to end)."""
+        if self.dialect == "postgresql":
+            try:
+                self._connection.rollback()
+            except Exception as exc:
+                raise _translate(exc) from exc
+
     def close(self) -> None:
         self._connection.close()
 

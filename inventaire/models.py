@@ -166,7 +166,8 @@ class Certificate(SQLModel, table=True):
     der: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     fingerprint_sha256: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
     issuer: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
-    serial_number: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    # Indexed: the status page finds a key by its certificate's issuer and serial number.
+    serial_number: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, index=True))
     subject: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
     not_before: dt.datetime
     not_after: dt.datetime

@@ -172,6 +172,11 @@ class CrlStore:
         """The CRLs issued under the name ``issuer``."""
         return self._by_issuer.get(issuer.public_bytes(), [])
 
+    def lists(self) -> list[IndexedCrl]:
+        """Every CRL at hand, whoever issued it, usable or not (for monitoring)."""
+        # The values copied in one step: a fetch in another thread may add an issuer.
+        return [crl for crls in list(self._by_issuer.values()) for crl in crls]
+
     def fetch(self, url: str) -> IndexedCrl | None:
         """Download the CRL at ``url`` (once per store), keep it in the cache."""
         if url in self._fetched or not url.lower().startswith(("http://", "https://")):

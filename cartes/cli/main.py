@@ -48,6 +48,7 @@ EPILOG = """exemples :
   cartes plan --jours 90
   cartes alertes apercu --dossier /tmp/alertes
   cartes service
+  cartes web --socket /run/cartes-web/web.sock
 """
 
 
@@ -67,6 +68,13 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"nombre entier attendu : « {text} »") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"nombre positif attendu : « {text} »")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port invalide : « {text} » (1 à 65535)")
     return value
 
 
@@ -365,6 +373,35 @@ def build_parser() -> Parser:
         "service de fond : LCR, revalidation, alertes chaque jour (au premier plan)",
     )
     sub.add_argument("--une-fois", action="store_true", help="un seul cycle, puis s'arrête")
+
+    sub = add(
+        "web",
+        "web_cmd:cmd_web",
+        "page d'état des clés pour les avocats (derrière nginx) et métriques de supervision",
+    )
+    sub.add_argument(
+        "--socket", type=Path, metavar="CHEMIN", help="socket Unix pour nginx (sinon [web] socket)"
+    )
+    sub.add_argument(
+        "--port", type=_port, metavar="N", help="port sur 127.0.0.1 au lieu d'un socket Unix"
+    )
+    sub.add_argument(
+        "--port-metriques", type=_port, metavar="N", help="port des métriques sur 127.0.0.1"
+    )
+    sub.add_argument("--sans-metriques", action="store_true", help="ne sert pas les métriques")
+    web_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE", required=False)
+    sub = web_sub.add_parser(
+        "jeton",
+        help="crée le jeton partagé avec nginx et la ligne que nginx inclut",
+        description="crée le jeton partagé avec nginx et la ligne que nginx inclut",
+    )
+    sub.set_defaults(command="web_cmd:cmd_web_jeton")
+    sub.add_argument(
+        "--nginx",
+        type=Path,
+        metavar="FICHIER",
+        help="écrit la directive proxy_set_header à inclure dans la configuration de nginx",
+    )
 
     sub = add("operateur", "main:missing_subcommand", "opérateurs (personnels du SAR)")
     operator_sub = sub.add_subparsers(title="commandes", metavar="COMMANDE")

@@ -172,11 +172,7 @@ def cmd_statut(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _reason_object(reason: Reason) -> dict[str, str]:
-    if reason.code == "confiance_absente":
-        message = "aucune ancre de confiance n'est configurée."
-    else:
-        message = messages.pki_text(reason.code, reason.params)
-    return {"code": reason.code, "message": message}
+    return {"code": reason.code, "message": messages.pki_text(reason.code, reason.params)}
 
 
 def _status_object(status: desk.CertificateStatus) -> dict[str, Any]:

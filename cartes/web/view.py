@@ -1,0 +1,105 @@
+"""What the status page shows, built once from a ``KeyReport``: the JSON of ``/statut.json``
+is this view, and the HTML of ``/`` renders the same view with its labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cartes import messages
+from cartes.selfcheck import KeyReport
+from cartes.settings import Settings
+from inventaire.clock import PARIS
+from inventaire.plan import Replacement
+from inventaire.vocabulary import KIND_TOKENS, STATE_TOKENS
+
+_KIND_TOKEN = {kind: token for token, kind in KIND_TOKENS.items()}
+_STATE_TOKEN = {state: token for token, state in STATE_TOKENS.items()}
+_RENEWAL = {
+    Replacement.NONE: "aucun",
+    Replacement.REQUESTED: "demande",
+    Replacement.RECEIVED: "recu",
+}
+
+STATUS_LABELS = {"valide": "valide", "invalide": "invalide", "indetermine": "indéterminé"}
+REVOCATION_LABELS = {
+    "revoque": "révoqué",
+    "non_revoque": "non révoqué",
+    "inconnue": "inconnue (liste de révocation indisponible ou certificat invalide)",
+}
+RENEWAL_LABELS = {
+    "aucun": "non demandé",
+    "demande": "commandé",
+    "recu": "arrivé au SAR",
+    "remplacee": "nouvelle clé remise",
+}
+
+
+def _day(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _french(value: dt.date | None) -> str:
+    return f"{value:%d/%m/%Y}" if value is not None else ""
+
+
+def report_view(report: KeyReport, settings: Settings) -> dict[str, Any]:
+    """The page's content as JSON values (French keys, stable codes, ISO dates)."""
+    status, advice, known = report.certificate, report.advice, report.known
+    info = status.info
+    sar: dict[str, Any] | None = None
+    if known is not None:
+        sar = {
+            "etat": _STATE_TOKEN[known.state],
+            "urgence": known.emergency,
+            "renouvellement": "remplacee" if known.renewed else _RENEWAL[known.replacement],
+            "demande_le": _day(known.requested_on),
+            "recue_le": _day(known.received_on),
+            "rapproche_par": known.matched_by,
+        }
+    step = advice.step.value
+    sentence = messages.STEP_MESSAGES[step].format(
+        avant=_french(advice.by),
+        date_limite=_french(advice.order_by),
+        expiration=_french(advice.expires_on),
+        demande=_french(known.requested_on) if known else "",
+        reception=_french(known.received_on) if known else "",
+        arrivee=_french(advice.arrival),
+        etat=messages.STATE_LABELS[known.state] if known else "",
+    )
+    how = settings.alerts.instructions.of(report.kind) if step in messages.STEPS_TO_ORDER else None
+    return {
+        "titulaire": report.holder_name,
+        "type": _KIND_TOKEN[report.kind],
+        "role": info.role,
+        "certificat": {
+            "sujet": info.subject,
+            "emetteur": info.issuer,
+            "numero_serie": info.serial_number,
+            "empreinte_sha256": info.fingerprint_sha256,
+            "non_avant": info.not_before.isoformat(),
+            "non_apres": info.not_after.isoformat(),
+        },
+        "valable_jusqu_au": info.not_after.astimezone(PARIS).date().isoformat(),
+        "jours_restants": status.outlook.days_left,
+        "statut": status.status,
+        "revocation": status.revocation,
+        "motifs": [
+            {"code": reason.code, "message": messages.pki_text(reason.code, reason.params)}
+            for reason in status.reasons
+        ],
+        # The key's expiry as planned: the earliest of its certificates, when the SAR knows it.
+        "expiration_cle": advice.expires_on.isoformat(),
+        "date_limite_commande": advice.order_by.isoformat(),
+        "rupture_previsible_jours": advice.gap_days,
+        "arrivee_previsible": advice.arrival.isoformat(),
+        "connue_du_sar": known is not None,
+        "sar": sar,
+        "prochaine_etape": {
+            "code": step,
+            "avant_le": _day(advice.by),
+            "message": sentence,
+            "consigne": how,
+        },
+        "etabli_le": report.at.astimezone(dt.UTC).isoformat(),
+    }
