@@ -41,7 +41,7 @@ typecheck: install
 
 # The whole suite, on SQLite and on a throwaway PostgreSQL server.
 test: lint typecheck
-	CARTES_TEST_REQUIRE_POSTGRES=1 CARTES_TEST_REQUIRE_SOFTHSM=1 \
+	CARTES_TEST_REQUIRE_POSTGRES=1 CARTES_TEST_REQUIRE_SOFTHSM=1 CARTES_TEST_REQUIRE_NGINX=1 \
 	    scripts/with-postgres $(BIN)/pytest -q
 
 # A fresh demo under .demo/: SQLite database, synthetic district, three SoftHSM2 cards
@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python benchmarks/alerts.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/tui.py
+	$(BIN)/python benchmarks/web.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) benchmarks/.cache .pytest_cache .ruff_cache .mypy_cache

@@ -8,6 +8,7 @@ is skipped, unless ``CARTES_TEST_REQUIRE_POSTGRES=1`` says it must run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import itertools
@@ -97,21 +98,22 @@ class Database:
     engine: Engine
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sqlite_template: Path,
-    postgres_server: str | None,
+@contextlib.contextmanager
+def fresh_database(
+    kind: str, directory: Path, request: pytest.FixtureRequest
 ) -> Iterator[Database]:
-    if request.param == "sqlite":
-        path = tmp_path / "cartes.db"
-        shutil.copy(sqlite_template, path)
+    """A database of ``kind`` ("sqlite" or "postgresql") at the current schema, with the
+    organisations and the administrator, dropped afterwards; SQLite's file in
+    ``directory``. Skips when no PostgreSQL server is given."""
+    if kind == "sqlite":
+        path = directory / "cartes.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
         engine = db.make_engine(url, busy_timeout_s=2)
         yield Database("sqlite", url, engine)
         engine.dispose()
         return
+    postgres_server = request.getfixturevalue("postgres_server")
     if postgres_server is None:
         pytest.skip("pas de serveur PostgreSQL de test (CARTES_TEST_POSTGRES_URL)")
     template = request.getfixturevalue("postgres_template")
@@ -127,6 +129,12 @@ def database(
     with admin.connect() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    with fresh_database(request.param, tmp_path, request) as database:
+        yield database
 
 
 @pytest.fixture

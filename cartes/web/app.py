@@ -40,7 +40,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cartes import messages
 from cartes.selfcheck import KeyReport, UntrustedCertificate, key_report
 from cartes.web.view import (
-    RENEWAL_LABELS,
     REVOCATION_LABELS,
     STATUS_LABELS,
     report_view,
@@ -254,7 +253,6 @@ def _labels(view: dict[str, Any], report: KeyReport) -> dict[str, Any]:
         "status_label": STATUS_LABELS[view["statut"]],
         "revocation_label": REVOCATION_LABELS[view["revocation"]],
         "state_label": messages.STATE_LABELS[_STATES[sar["etat"]]] if sar else "",
-        "renewal_label": RENEWAL_LABELS[sar["renouvellement"]] if sar else "",
         "made_at": f"{report.at.astimezone(PARIS):%d/%m/%Y à %H:%M}",
         "fr": lambda iso: f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}",
     }

@@ -27,12 +27,6 @@ REVOCATION_LABELS = {
     "non_revoque": "non révoqué",
     "inconnue": "inconnue (liste de révocation indisponible ou certificat invalide)",
 }
-RENEWAL_LABELS = {
-    "aucun": "non demandé",
-    "demande": "commandé",
-    "recu": "arrivé au SAR",
-    "remplacee": "nouvelle clé remise",
-}
 
 
 def _day(value: dt.date | None) -> str | None:
