@@ -112,10 +112,11 @@ _TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_STATES = STATE_TOKENS
 
 
 class Refused(Exception):
+    """A request the page does not answer; ``code`` names the French answer (REFUSALS)."""
+
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
@@ -252,7 +253,7 @@ def _labels(view: dict[str, Any], report: KeyReport) -> dict[str, Any]:
         "role_label": messages.ROLE_LABELS.get(view["role"] or "", "sans usage précisé"),
         "status_label": STATUS_LABELS[view["statut"]],
         "revocation_label": REVOCATION_LABELS[view["revocation"]],
-        "state_label": messages.STATE_LABELS[_STATES[sar["etat"]]] if sar else "",
+        "state_label": messages.STATE_LABELS[STATE_TOKENS[sar["etat"]]] if sar else "",
         "made_at": f"{report.at.astimezone(PARIS):%d/%m/%Y à %H:%M}",
         "fr": lambda iso: f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}",
     }
