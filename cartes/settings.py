@@ -217,6 +217,16 @@ class ServiceSettings(BaseModel):
         return value
 
 
+class RetentionSettings(BaseModel):
+    """How long a holder's personal data is kept once none of their credentials is in
+    service (README, « Données personnelles »)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Years after the end of the holder's last credential; then the data is anonymised.
+    years: int = Field(default=5, ge=1, le=100)
+
+
 class WebSettings(BaseModel):
     """The lawyers' status page (``cartes web``), served behind nginx, and the monitoring
     metrics beside it (README, « Page d'état des clés »)."""
@@ -263,6 +273,7 @@ class Settings(BaseSettings):
     emergency: EmergencySettings = Field(default_factory=EmergencySettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(

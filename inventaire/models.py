@@ -107,6 +107,23 @@ class Holder(SQLModel, table=True):
     search_text: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
     created_at: dt.datetime
     updated_at: dt.datetime
+    # Set when the retention rule replaced the holder's personal data (never undone).
+    anonymised_at: dt.datetime | None = None
+
+
+class RecordAccess(SQLModel, table=True):
+    """One reading of a holder's full record (``cartes titulaire voir``, the terminal UI's
+    record, an export): who, when, how, and whose, by id only (no personal data here)."""
+
+    __tablename__ = "record_access"
+    # A holder's export lists who looked at their record, in order.
+    __table_args__ = (sa.Index("ix_record_access_holder_id", "holder_id", "accessed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    holder_id: int = Field(foreign_key="holder.id")
+    operator: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    purpose: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))  # voir, fiche...
+    accessed_at: dt.datetime
 
 
 _credential_version = sa.Column("version", sa.Integer, nullable=False)

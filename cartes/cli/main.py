@@ -374,6 +374,36 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--une-fois", action="store_true", help="un seul cycle, puis s'arrête")
 
+    add_holder = command_group(
+        "titulaire", "titulaires : fiche complète et export de leurs données"
+    )
+    sub = add_holder(
+        "voir",
+        "holder_cmd:cmd_titulaire_voir",
+        "affiche tout ce que l'inventaire tient d'un titulaire (la consultation est enregistrée)",
+    )
+    sub.add_argument("titulaire", metavar="EMAIL|ID")
+    sub.add_argument("--format", choices=("texte", "json"), default="texte")
+    sub = add_holder(
+        "exporter",
+        "holder_cmd:cmd_titulaire_exporter",
+        "exporte toutes les données d'un titulaire, à lui remettre (l'export est enregistré)",
+    )
+    sub.add_argument("titulaire", metavar="EMAIL|ID")
+    sub.add_argument("--format", choices=("json", "html"), default="json")
+    sub.add_argument("--sortie", type=Path, metavar="FICHIER", help="écrit dans ce fichier")
+
+    add_maintenance = command_group("maintenance", "opérations de maintenance de la base")
+    sub = add_maintenance(
+        "anonymiser",
+        "maintenance_cmd:cmd_anonymiser",
+        "anonymise les titulaires dont la durée de conservation ([retention] years) est passée",
+    )
+    sub.add_argument(
+        "--simulation", action="store_true", help="liste qui serait anonymisé, sans rien changer"
+    )
+    sub.add_argument("--format", choices=("texte", "json"), default="texte")
+
     sub = add(
         "web",
         "web_cmd:cmd_web",

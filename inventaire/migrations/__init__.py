@@ -4,4 +4,4 @@
 Alembic (a test keeps it equal to the scripts' head).
 """
 
-HEAD = "0006"
+HEAD = "0007"
