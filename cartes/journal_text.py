@@ -15,6 +15,7 @@ from inventaire.clock import PARIS, from_db
 from inventaire.models import JournalEntry
 
 ACTION_LABELS = {
+    "titulaire.anonymisation": "titulaire anonymisé",
     "support.creation": "support créé",
     "support.modification": "support modifié",
     "support.transition": "changement d'état",

@@ -523,6 +523,22 @@ VALIDATION_STATUS_LABELS = {
 }
 
 
+# --- A holder's personal data: cartes titulaire voir / exporter (cartes/ops/personal.py) ---
+MESSAGES.update(
+    {
+        "titulaire_introuvable": (
+            "Aucun titulaire ne correspond à « {titulaire} » (adresse électronique ou numéro "
+            "de titulaire) : rien n'a été lu."
+        ),
+        "acces_non_enregistre": (
+            "Lecture refusée : la consultation des données du titulaire n°{id} n'a pas pu être "
+            "inscrite au registre des consultations, et aucune lecture ne doit lui échapper. "
+            "Rien n'a été montré ni écrit. Cause : {detail}"
+        ),
+    }
+)
+
+
 # --- Screen 3, the record (« fiche ») of one credential: cartes/tui/screens/record.py ---
 MESSAGES.update(
     {

@@ -2,7 +2,9 @@
 
 Once a day at ``service.daily_at`` (Europe/Paris), a cycle refreshes the revocation lists
 (when the network is allowed), validates again the stored certificates whose last
-validation is old, then plans and sends the renewal alerts (``cartes.dispatch``). Between
+validation is old, then plans and sends the renewal alerts (``cartes.dispatch``); the
+first cycle of each month that gets to it also anonymises the holders whose retention
+period is over (``inventaire.retention``; see ``retention_due``). Between
 two cycles the service wakes every ``service.poll_s`` to send the digests due again after
 a temporary failure. A cycle missed while the service was down is caught up at start.
 
@@ -28,15 +30,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+import sqlalchemy as sa
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from cartes import messages
 from cartes.ops.certificates import Revalidation, revalidate  # shared with the record
 from cartes.settings import Settings, parse_daily_at
-from inventaire import certificates, db, lease, runs
-from inventaire.clock import PARIS, Clock, from_db
+from inventaire import certificates, db, lease, retention, runs
+from inventaire.clock import PARIS, Clock, from_db, paris_today
 from inventaire.errors import InventaireError
+from inventaire.models import ServiceRun
 from pki import PkiError
 
 LEASE_NAME = "service"
@@ -44,6 +49,9 @@ DAILY = "quotidien"
 ONCE = "une_fois"
 # Runs that do the whole cycle: a successful one serves the day's slot.
 CYCLE_KINDS = (DAILY, ONCE)
+# Who the journal says anonymised a holder when the service did: not a login an operator
+# can have (``inventaire.operators`` refuses parentheses), so never mistaken for one.
+SERVICE_OPERATOR = "(service)"
 
 Log = Callable[..., None]
 
@@ -82,6 +90,32 @@ def missed(last_run_start: dt.datetime | None, now: dt.datetime, daily_at: dt.ti
 
 def _paris(instant: dt.datetime) -> str:
     return f"{instant.astimezone(PARIS):%d/%m/%Y à %H:%M:%S}"
+
+
+def retention_due(engine: Engine, now: dt.datetime) -> bool:
+    """Whether the anonymisation of this Paris month is still to do: no cycle started
+    since the first of the month recorded it done (``"anonymisation"`` of its summary,
+    finished). A cycle that failed or was stopped before it leaves it to the next one.
+
+    The step is recorded in the cycle's own ``service_run`` row rather than a row of its
+    own: the dashboard shows the latest row as the service's last run, which must stay
+    the cycle."""
+    today = paris_today(now)
+    month = dt.datetime.combine(today.replace(day=1), dt.time(), tzinfo=PARIS)
+    query = sa.select(ServiceRun.summary).where(
+        col(ServiceRun.kind).in_(CYCLE_KINDS),
+        col(ServiceRun.started_at) >= month.astimezone(dt.UTC),
+    )
+    with db.read_session(engine) as session:
+        summaries = session.execute(query).scalars().all()
+    for summary in summaries:
+        try:
+            step = json.loads(summary or "null").get("anonymisation")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(step, dict) and step.get("finished"):
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,6 +203,8 @@ class CycleOutcome:
     crls_failed: int = 0
     revalidation: Revalidation | None = None
     alerts: Any = None  # cartes.dispatch.CycleReport, None if the step did not run
+    # The monthly anonymisation; None when it was not due this cycle, or failed.
+    retention_report: retention.Report | None = None
     errors: list[str] = field(default_factory=list)  # French, one per failed step
     interrupted: bool = False
     journal_seq: int = 0
@@ -201,6 +237,12 @@ class CycleOutcome:
                 "waiting": alerts.waiting,
                 "error": alerts.error,
             },
+            "anonymisation": None
+            if self.retention_report is None
+            else {
+                "anonymised": len(self.retention_report.anonymised),
+                "finished": self.retention_report.finished,
+            },
             "errors": self.errors,
             "interrupted": self.interrupted,
         }
@@ -223,10 +265,43 @@ class CycleOutcome:
             )
             if a.error:
                 parts.append(f"serveur de messagerie : {a.error}")
+        if self.retention_report is not None:
+            parts.append(f"titulaires anonymisés : {len(self.retention_report.anonymised)}")
         parts.extend(self.errors)
         if self.interrupted:
             parts.append("cycle interrompu par une demande d'arrêt")
         return " ; ".join(parts) or "rien à faire"
+
+
+def anonymise(
+    engine: Engine,
+    settings: Settings,
+    *,
+    now: dt.datetime,
+    log: Log,
+    should_stop: Callable[[], bool],
+) -> retention.Report | None:
+    """The monthly step, when due (``retention_due``; None otherwise): anonymise the
+    holders whose retention period is over (``[retention] years``), journaled as done by
+    ``SERVICE_OPERATOR``; log how many (never who) when there were some, or when it was
+    stopped before the end (the count of a month with none is in the cycle's end)."""
+    if not retention_due(engine, now):
+        return None
+    years = settings.retention.years
+    report = retention.run(
+        engine, years=years, by=SERVICE_OPERATOR, now=now, should_stop=should_stop
+    )
+    count = len(report.anonymised)
+    if count or not report.finished:
+        stopped = "" if report.finished else " (arrêt demandé : la suite au prochain cycle)"
+        log(
+            "anonymisation.bilan",
+            message=f"Titulaires anonymisés, durée de conservation de {years} ans écoulée : "
+            f"{count}{stopped}.",
+            anonymises=count,
+            termine=report.finished,
+        )
+    return report
 
 
 def _start_run(engine: Engine, kind: str, started_at: dt.datetime) -> int:
@@ -287,9 +362,9 @@ def run_cycle(
     should_stop: Callable[[], bool],
 ) -> CycleOutcome:
     """One cycle: refresh the CRLs (network allowed), revalidate the stored certificates,
-    plan and send the alerts; record it in ``service_run`` with the journal head, and
-    log that head. A failed step is logged and the next one still runs. The caller must
-    hold the lease."""
+    plan and send the alerts, and once a month anonymise (``anonymise``); record it in
+    ``service_run`` with the journal head, and log that head. A failed step is logged and
+    the next one still runs. The caller must hold the lease."""
     from cartes import trust
 
     started_at = clock.now()
@@ -344,6 +419,14 @@ def run_cycle(
             )
 
         _, outcome.alerts = _guarded("alertes", plan_and_send, log=log, errors=outcome.errors)
+
+    if not should_stop():
+        _, outcome.retention_report = _guarded(
+            "anonymisation",
+            lambda: anonymise(engine, settings, now=clock.now(), log=log, should_stop=should_stop),
+            log=log,
+            errors=outcome.errors,
+        )
 
     outcome.interrupted = should_stop()
     _finish_run(engine, outcome, clock.now())

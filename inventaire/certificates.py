@@ -25,9 +25,10 @@ def stale(
 ) -> Sequence[Any]:
     """Up to ``limit`` certificates (rows of ``id``, ``der``) after ``after_id`` that were
     never validated, or last validated before ``validated_before`` (None: all of them),
-    by id; only those of ``credential_id`` when given."""
+    by id; only those of ``credential_id`` when given. Certificates of anonymised holders,
+    whose DER is gone (``inventaire.retention``), are not validated any more."""
     columns = _certificates.c
-    conditions: list[sa.ColumnElement[bool]] = [columns.id > after_id]
+    conditions: list[sa.ColumnElement[bool]] = [columns.id > after_id, columns.der != b""]
     if validated_before is not None:
         conditions.append(
             sa.or_(
@@ -58,7 +59,8 @@ def record_statuses(session: Session, statuses: dict[int, str], *, at: dt.dateti
 
 
 def latest_per_issuer(session: Session) -> list[bytes]:
-    """The DER of the latest stored certificate of each issuer."""
+    """The DER of the latest stored certificate of each issuer that still has its DER
+    (anonymisation removes it)."""
     columns = _certificates.c
-    latest = sa.select(sa.func.max(columns.id)).group_by(columns.issuer)
+    latest = sa.select(sa.func.max(columns.id)).where(columns.der != b"").group_by(columns.issuer)
     return list(session.execute(sa.select(columns.der).where(columns.id.in_(latest))).scalars())

@@ -53,6 +53,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
+    # As ``cartes init`` creates it (shutil.copy keeps the mode): else every command on a
+    # copy would warn that other users can read it.
+    path.chmod(0o600)
     return path
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from cartes import permissions
 from cartes.settings import LoadedSettings, Settings, load
 from inventaire.clock import Clock, paris_today
 
@@ -26,12 +27,26 @@ class Context:
     err: TextIO
     _loaded: LoadedSettings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+    # Files of personal data or passwords other users can access (``cartes.permissions``),
+    # found when the settings were read; each was written on ``err``.
+    at_rest_warnings: list[str] = field(default_factory=list, repr=False)
 
     def _load(self) -> LoadedSettings:
         # Read on first use: ``cartes valider --ancre …`` needs no settings at all.
         if self._loaded is None:
-            self._loaded = load(self.config_file)
+            loaded = load(self.config_file)
+            self._loaded = loaded
+            self._warn_at_rest(loaded)
         return self._loaded
+
+    def _warn_at_rest(self, loaded: LoadedSettings) -> None:
+        # Every command that opens the database or may use the SMTP password reads the
+        # settings first, through here, once: the place to check the files they name. A
+        # warning, not a refusal: the inventory stays usable while the mode is fixed. (The
+        # service's stderr goes to journald; the TUI also shows them as notifications.)
+        self.at_rest_warnings = permissions.warnings(loaded.settings, loaded.source)
+        for warning in self.at_rest_warnings:
+            self.err.write(f"attention : {warning}\n")
 
     @property
     def settings(self) -> Settings:

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from cartes import messages
+from cartes import messages, permissions
 from cartes.cli.context import Context
 from cartes.settings import mask_url
 from inventaire import db, importing, operators, organisations
@@ -30,6 +30,9 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
         # Upgrading a schema in use is an administrator's decision.
         with db.read_session(ctx.engine) as session:
             operators.require(session, ctx.operator_login, OperatorRole.ADMIN)
+    # Before SQLite creates the file with the umask's mode (0644: every local user could
+    # read the personal data); an existing file is only warned about, by ``ctx``.
+    private = permissions.create_private_database_file(ctx.settings.database_url)
     db.migrate(ctx.engine)
     now = ctx.now()
     with db.write_session(ctx.engine) as session:
@@ -51,6 +54,8 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     url = ctx.settings.database_url
     if before is None:
         ctx.out.write(f"Base de données créée (schéma {after}) : {mask_url(url)}\n")
+        if private:
+            ctx.out.write("Fichier de la base réservé à votre compte (droits 600).\n")
     elif before != after:
         ctx.out.write(f"Base de données mise à jour du schéma {before} au schéma {after}.\n")
     else:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, TextIO
+
+from inventaire.errors import InventaireError
 
 
 def table(out: TextIO, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -58,3 +62,24 @@ def json_texts(out: TextIO, texts: Iterable[str], *, chunk: int = 2000) -> int:
         count += len(pending)
     out.write("\n]\n" if count else "[]\n")
     return count
+
+
+# Why a file could not be written, in French (the errors a user can do something about).
+_OS_ERRORS = {
+    errno.EACCES: "permission refusée",
+    errno.EPERM: "permission refusée",
+    errno.ENOENT: "dossier introuvable",
+    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+    errno.EISDIR: "c'est un dossier",
+    errno.EROFS: "système de fichiers en lecture seule",
+    errno.ENOSPC: "plus de place sur le disque",
+    errno.EDQUOT: "quota de disque dépassé",
+    errno.ENAMETOOLONG: "nom trop long",
+}
+
+
+def unwritable(path: Path, exc: OSError) -> InventaireError:
+    """The French refusal (``sortie_impossible``) for a file that cannot be written."""
+    code = exc.errno or 0
+    detail = _OS_ERRORS.get(code) or f"erreur système {errno.errorcode.get(code, code)}"
+    return InventaireError("sortie_impossible", fichier=str(path), detail=detail)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +33,7 @@ from cartes.cli.context import Context
 from inventaire import dbapi
 from inventaire.dbapi import ReadConnection
 from inventaire.enums import OperatorRole
-from inventaire.errors import InventaireError, PermissionDenied, UnknownOperator
+from inventaire.errors import PermissionDenied, UnknownOperator
 from inventaire.stats import Figures, Group, Statistics, compute
 from inventaire.vocabulary import KIND_TOKENS, token_of
 
@@ -261,7 +260,7 @@ def cmd_stats(ctx: Context, args: argparse.Namespace) -> int:
                 with temporary.open("w", encoding=encoding, newline="") as out:
                     WRITERS[args.format](statistics, out)
         except OSError as exc:
-            raise _unwritable(args.sortie, exc) from None
+            raise output.unwritable(args.sortie, exc) from None
     ctx.out.write(f"Statistiques au {today:%d/%m/%Y} écrites dans {args.sortie}.\n")
     return 0
 
@@ -283,24 +282,6 @@ def require_reader(connection: ReadConnection, login: str) -> None:
 
 # -- Output files ----------------------------------------------------------------------------
 
-_OS_ERRORS = {
-    errno.EACCES: "permission refusée",
-    errno.EPERM: "permission refusée",
-    errno.ENOENT: "dossier introuvable",
-    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
-    errno.EISDIR: "c'est un dossier",
-    errno.EROFS: "système de fichiers en lecture seule",
-    errno.ENOSPC: "plus de place sur le disque",
-    errno.EDQUOT: "quota de disque dépassé",
-    errno.ENAMETOOLONG: "nom trop long",
-}
-
-
-def _unwritable(path: Path, exc: OSError) -> InventaireError:
-    code = exc.errno or 0
-    detail = _OS_ERRORS.get(code) or f"erreur système {errno.errorcode.get(code, code)}"
-    return InventaireError("sortie_impossible", fichier=str(path), detail=detail)
-
 
 @contextlib.contextmanager
 def _replacing(path: Path) -> Iterator[Path]:
@@ -309,7 +290,7 @@ def _replacing(path: Path) -> Iterator[Path]:
     try:
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise _unwritable(path, exc) from None
+        raise output.unwritable(path, exc) from None
     os.close(handle)
     temporary = Path(name)
     try:
@@ -321,7 +302,7 @@ def _replacing(path: Path) -> Iterator[Path]:
             os.chmod(temporary, 0o666 & ~mask)
             os.replace(temporary, path)
         except OSError as exc:
-            raise _unwritable(path, exc) from None
+            raise output.unwritable(path, exc) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

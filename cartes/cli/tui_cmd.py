@@ -58,7 +58,13 @@ def cmd_tui(ctx: Context, args: argparse.Namespace) -> int:
     )
     theme = THEMES[getattr(args, "theme", None) or "sombre"]
     try:
-        build_app(workspace, start=start, record_id=record_id, theme=theme).run()
+        build_app(
+            workspace,
+            start=start,
+            record_id=record_id,
+            theme=theme,
+            notices=ctx.at_rest_warnings,
+        ).run()
     finally:
         workspace.close()
     return 0

@@ -190,11 +190,16 @@ class Record:
 
 
 def load_record(workspace: Workspace, credential_id: int) -> Record:
-    """Everything the record of ``credential_id`` shows; ``NotFound`` if there is none."""
+    """Everything the record of ``credential_id`` shows; ``NotFound`` if there is none.
+
+    Reading it reads its holder's record: the reading is written to the register of
+    consultations (purpose « fiche ») before the record is returned, and refused
+    (``AccessNotRecorded``) when it cannot be."""
     import sqlalchemy as sa
     from sqlmodel import col
 
-    from inventaire import db, journal, lifecycle, operators
+    from cartes.ops import personal as personal_ops
+    from inventaire import db, journal, lifecycle, operators, personal
     from inventaire.errors import NotFound
     from inventaire.models import (
         AlertMute,
@@ -205,6 +210,7 @@ def load_record(workspace: Workspace, credential_id: int) -> Record:
         Organisation,
     )
 
+    now = workspace.now()
     today = workspace.today()
     with db.read_session(workspace.engine) as session:
         operators.require(session, workspace.operator_login, OperatorRole.READER)
@@ -319,7 +325,7 @@ def load_record(workspace: Workspace, credential_id: int) -> Record:
             has_certificates=bool(certificates),
         )
         assert credential.version is not None and credential.id is not None
-        return Record(
+        record = Record(
             id=credential.id,
             version=credential.version,
             kind=credential.kind,
@@ -365,6 +371,24 @@ def load_record(workspace: Workspace, credential_id: int) -> Record:
             actions=actions,
             today=today,
         )
+        # The record shows its holder in full: a reading of their record, for the register
+        # (``cartes.ops.personal``), unless this operator's last look is recent enough to be
+        # the same one (a refresh, the reload after an action: ``COALESCED``), which a read
+        # transaction can tell without taking the write lock.
+        seen = personal.already_recorded(
+            session,
+            holder_id=holder.id,
+            operator=workspace.operator_login,
+            purpose=personal.AccessPurpose.RECORD,
+            now=now,
+        )
+    if not seen:
+        # Its own transaction, after the read (a read that fails records nothing) and
+        # before the record is returned: a record the register cannot hold is refused.
+        personal_ops.record(
+            workspace, holder_id=holder.id, purpose=personal.AccessPurpose.RECORD, now=now
+        )
+    return record
 
 
 def _linked(credential: Credential) -> LinkedCredential:

@@ -7,7 +7,7 @@ tests, so that both run the same app.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import ClassVar
 
@@ -80,8 +80,11 @@ class CartesApp(App[None]):
         start: str = "tableau",
         record_id: int | None = None,
         theme: str = DARK,
+        notices: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        # Warnings found before the UI opened (files other users can read), shown at start.
+        self._notices = tuple(notices)
         if start not in SCREENS_BY_NAME:
             raise ValueError(f"unknown screen {start!r}")
         self.workspace = workspace
@@ -96,6 +99,10 @@ class CartesApp(App[None]):
         self.switch_mode(self._start)
         if self._record_id is not None:
             self.open_record(self._record_id)
+        for notice in self._notices:
+            self.notify(
+                notice, title="Fichiers lisibles par d'autres", severity="warning", timeout=30
+            )
 
     @work(thread=True, exit_on_error=False, group="operator")
     def resolve_operator(self) -> None:
@@ -166,7 +173,8 @@ def build_app(
     start: str = "tableau",
     record_id: int | None = None,
     theme: str = DARK,
+    notices: Sequence[str] = (),
 ) -> CartesApp:
     """The app on ``workspace``, opening on screen ``start`` (and the record of
-    ``record_id`` over it, if given)."""
-    return CartesApp(workspace, start=start, record_id=record_id, theme=theme)
+    ``record_id`` over it, if given), with ``notices`` shown as warnings at start."""
+    return CartesApp(workspace, start=start, record_id=record_id, theme=theme, notices=notices)
