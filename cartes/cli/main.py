@@ -49,6 +49,8 @@ EPILOG = """exemples :
   cartes alertes apercu --dossier /tmp/alertes
   cartes service
   cartes web --socket /run/cartes-web/web.sock
+  cartes titulaire exporter 42 --format html --sortie titulaire-42.html
+  cartes maintenance anonymiser --simulation
 """
 
 
