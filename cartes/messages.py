@@ -321,6 +321,20 @@ def certificate_role_text(role: str | None) -> str:
     return role if role not in (None, UNKNOWN_ROLE) else "rôle inconnu"
 
 
+def certificate_object(info: Any) -> dict[str, Any]:
+    """A described certificate (``pki.CertificateInfo``) as the JSON of ``cartes valider``
+    and of the status page: French keys, ISO instants."""
+    return {
+        "sujet": info.subject,
+        "emetteur": info.issuer,
+        "numero_serie": info.serial_number,
+        "empreinte_sha256": info.fingerprint_sha256,
+        "non_avant": info.not_before.isoformat(),
+        "non_apres": info.not_after.isoformat(),
+        "role": info.role,
+    }
+
+
 PKI_MESSAGES: dict[str, str] = {
     "confiance_absente": "aucune ancre de confiance n'est configurée.",
     "expire": "certificat expiré depuis le {date_fr}.",

@@ -207,15 +207,7 @@ def _object(outcome: Outcome) -> dict[str, Any]:
         "statut": result.status,
         "motifs": _reasons(outcome),
         "type": result.kind or None,
-        "certificat": {
-            "sujet": info.subject,
-            "emetteur": info.issuer,
-            "numero_serie": info.serial_number,
-            "empreinte_sha256": info.fingerprint_sha256,
-            "non_avant": info.not_before.isoformat(),
-            "non_apres": info.not_after.isoformat(),
-            "role": info.role,
-        },
+        "certificat": messages.certificate_object(info),
     }
 
 
