@@ -634,3 +634,25 @@ STEP_MESSAGES = {
     "commander_avant": "Commandez le renouvellement au plus tard le {date_limite}.",
 }
 STEPS_TO_ORDER = frozenset({"revoquee", "expiree", "commander_maintenant", "commander_avant"})
+
+
+def step_text(advice: Any, known: Any, instructions: str) -> tuple[str, str | None]:
+    """The sentence of a holder's next step (``inventaire.selfcheck.Advice``, with the
+    inventory's ``KnownKey`` or None), and how to renew (``instructions``, the kind's
+    sentence of ``[alerts.instructions]``) when the step is to order; for the status page
+    and ``cartes statut``."""
+
+    def day(value: Any) -> str:
+        return f"{value:%d/%m/%Y}" if value is not None else ""
+
+    step = str(advice.step)
+    sentence = STEP_MESSAGES[step].format(
+        avant=day(advice.by),
+        date_limite=day(advice.order_by),
+        expiration=day(advice.expires_on),
+        demande=day(known.requested_on) if known else "",
+        reception=day(known.received_on) if known else "",
+        arrivee=day(advice.arrival),
+        etat=STATE_LABELS[known.state] if known else "",
+    )
+    return sentence, instructions if step in STEPS_TO_ORDER else None

@@ -94,16 +94,7 @@ def key_report(
         )
     if known is not None:
         kind = known.kind
-    advice = advise(
-        not_after=info.not_after.astimezone(PARIS).date(),
-        # Revocation unknown is not a refusal: the page says it apart.
-        valid=status.status != INVALID,
-        revoked=status.revocation == "revoque",
-        known=known,
-        today=today,
-        lead_days=settings.renewal.lead_days()[kind],
-        margin_days=settings.renewal.safety_margin_days,
-    )
+    advice = next_step(status, known=known, kind=kind, settings=settings, at=at)
     return KeyReport(
         certificate=status,
         known=known,
@@ -111,4 +102,27 @@ def key_report(
         kind=kind,
         holder_name=known.holder_name if known is not None else info.holder_name,
         at=at,
+    )
+
+
+def next_step(
+    status: CertificateStatus,
+    *,
+    known: KnownKey | None,
+    kind: CredentialKind,
+    settings: Settings,
+    at: dt.datetime,
+) -> Advice:
+    """The next step for the holder of the certificate of ``status``, whose key is of
+    ``kind`` and known to the inventory as ``known`` (None: unknown, or no inventory, as
+    for ``cartes statut``), on the day of ``at`` in Paris."""
+    return advise(
+        not_after=status.info.not_after.astimezone(PARIS).date(),
+        # Revocation unknown is not a refusal: the faces say it apart.
+        valid=status.status != INVALID,
+        revoked=status.revocation == "revoque",
+        known=known,
+        today=paris_today(at),
+        lead_days=settings.renewal.lead_days()[kind],
+        margin_days=settings.renewal.safety_margin_days,
     )

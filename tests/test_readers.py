@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from cartes import readers
 from cartes.cli.main import main
 from fixtures.softhsm import TokenSpec, softhsm, softhsm_available, standard_tokens
+from inventaire.clock import PARIS
 from tests.conftest import run_cartes
 from tests.pki_support import PKI_NOW
 
@@ -218,10 +219,17 @@ def test_statut_warns_when_the_order_is_late(hsm, trust_files, monkeypatch):
     late = (expiry - dt.timedelta(days=30)).isoformat()
     code, out, _ = command("statut", "--slot", str(token.slot), "--date", late)
     assert code == 2  # by then today's CRLs are stale: revocation undetermined
-    assert "la date limite de commande est passée" in out
+    order_by = f"{(expiry - dt.timedelta(days=60)):%d/%m/%Y}"
+    assert f"à faire : La date limite de commande ({order_by}) est passée" in out
+    assert "auprès de votre ordre" in out  # how to renew an RPVA key
     assert "rupture prévisible de 15 jours" in out  # 45-day lead, 30 days left
     code, out, _ = command("statut", "--slot", str(token.slot), "--date", late, "--format", "json")
-    assert json.loads(out)[0]["rupture_previsible_jours"] == 15
+    entry = json.loads(out)[0]
+    assert entry["rupture_previsible_jours"] == 15
+    assert entry["prochaine_etape"]["code"] == "commander_maintenant"
+    # Order today: the day of --date, in Paris.
+    today = dt.datetime.fromisoformat(late).astimezone(PARIS).date()
+    assert entry["prochaine_etape"]["avant_le"] == today.isoformat()
 
 
 def test_statut_of_a_revoked_card(hsm, trust_files, monkeypatch):

@@ -18,7 +18,11 @@ from cartes.cli.context import Context
 from cartes.cli.validate_cmd import build_validator
 from cartes.messages import PIN_STATES, READER_MESSAGES, reader_text
 from cartes.readers import CertificateObject, Proof, ScanReport, TokenRead, scan
+from cartes.selfcheck import next_step
+from cartes.settings import Settings
 from inventaire.clock import PARIS
+from inventaire.enums import CredentialKind
+from inventaire.vocabulary import KIND_TOKENS
 from pki import (
     INVALID,
     UNDETERMINED,
@@ -158,14 +162,17 @@ def cmd_statut(ctx: Context, args: argparse.Namespace) -> int:
             if found.result is None:
                 ctx.err.write(f"« {label} », {found.label} : {reader_text(found.error)}.\n")
     statuses = desk.lawyer_status(tokens, renewal=ctx.settings.renewal, validator=validator, at=at)
+    steps = [_step(ctx.settings, status, at) for status in statuses]
     if args.format == "json":
-        public = [_status_object(status) for status in statuses]
+        public = [
+            _status_object(status, step) for status, step in zip(statuses, steps, strict=True)
+        ]
         ctx.out.write(json.dumps(public, ensure_ascii=False, indent=2) + "\n")
     else:
         if not statuses:
             ctx.out.write("Aucun certificat lisible : branchez votre clé ou votre carte.\n")
-        for status in statuses:
-            _write_status(ctx, status)
+        for status, step in zip(statuses, steps, strict=True):
+            _write_status(ctx, status, step)
     if not statuses:
         return 1
     return {VALID: 0, INVALID: 1, UNDETERMINED: 2}[desk.worst_status(s.status for s in statuses)]
@@ -175,7 +182,16 @@ def _reason_object(reason: Reason) -> dict[str, str]:
     return {"code": reason.code, "message": messages.pki_text(reason.code, reason.params)}
 
 
-def _status_object(status: desk.CertificateStatus) -> dict[str, Any]:
+def _step(settings: Settings, status: desk.CertificateStatus, at: dt.datetime) -> dict[str, Any]:
+    """The next step, as the status page gives it (without the inventory)."""
+    kind = KIND_TOKENS.get(status.kind, CredentialKind.RPVA_KEY)
+    advice = next_step(status, known=None, kind=kind, settings=settings, at=at)
+    sentence, how = messages.step_text(advice, None, settings.alerts.instructions.of(kind))
+    by = advice.by.isoformat() if advice.by else None
+    return {"code": advice.step.value, "avant_le": by, "message": sentence, "consigne": how}
+
+
+def _status_object(status: desk.CertificateStatus, step: dict[str, Any]) -> dict[str, Any]:
     info, plan = status.info, status.outlook
     return {
         "titulaire": info.holder_name,
@@ -189,6 +205,7 @@ def _status_object(status: desk.CertificateStatus) -> dict[str, Any]:
         "motifs": [_reason_object(reason) for reason in status.reasons],
         "date_limite_commande": plan.order_by.isoformat(),
         "rupture_previsible_jours": plan.predicted_gap_days,
+        "prochaine_etape": step,
     }
 
 
@@ -196,7 +213,7 @@ def _french_day(iso: str) -> str:
     return dt.date.fromisoformat(iso[:10]).strftime("%d/%m/%Y")
 
 
-def _write_status(ctx: Context, status: desk.CertificateStatus) -> None:
+def _write_status(ctx: Context, status: desk.CertificateStatus, step: dict[str, Any]) -> None:
     out = ctx.out
     info, plan = status.info, status.outlook
     role = {"authentification": "d'authentification", "signature": "de signature"}.get(
@@ -228,14 +245,15 @@ def _write_status(ctx: Context, status: desk.CertificateStatus) -> None:
         f"  renouvellement à commander au plus tard le {order_by} "
         f"(délai {status.lead_days} jours + marge {status.margin_days} jours)\n"
     )
-    if plan.order_late:
-        gap = plan.predicted_gap_days
-        out.write("  ATTENTION : la date limite de commande est passée, commandez aujourd'hui.\n")
-        if gap > 0:
-            out.write(
-                f"  ATTENTION : rupture prévisible de {gap} jours entre l'expiration et "
-                "l'arrivée de la nouvelle clé.\n"
-            )
+    out.write(f"  à faire : {step['message']}\n")
+    if step["consigne"]:
+        out.write(f"  {step['consigne']}\n")
+    gap = plan.predicted_gap_days
+    if plan.order_late and gap > 0:
+        out.write(
+            f"  ATTENTION : rupture prévisible de {gap} jours entre l'expiration et "
+            "l'arrivée de la nouvelle clé.\n"
+        )
 
 
 # cartes scanner -------------------------------------------------------------------------

@@ -33,10 +33,6 @@ def _day(value: dt.date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _french(value: dt.date | None) -> str:
-    return f"{value:%d/%m/%Y}" if value is not None else ""
-
-
 def report_view(report: KeyReport, settings: Settings) -> dict[str, Any]:
     """The page's content as JSON values (French keys, stable codes, ISO dates)."""
     status, advice, known = report.certificate, report.advice, report.known
@@ -52,16 +48,7 @@ def report_view(report: KeyReport, settings: Settings) -> dict[str, Any]:
             "rapproche_par": known.matched_by,
         }
     step = advice.step.value
-    sentence = messages.STEP_MESSAGES[step].format(
-        avant=_french(advice.by),
-        date_limite=_french(advice.order_by),
-        expiration=_french(advice.expires_on),
-        demande=_french(known.requested_on) if known else "",
-        reception=_french(known.received_on) if known else "",
-        arrivee=_french(advice.arrival),
-        etat=messages.STATE_LABELS[known.state] if known else "",
-    )
-    how = settings.alerts.instructions.of(report.kind) if step in messages.STEPS_TO_ORDER else None
+    sentence, how = messages.step_text(advice, known, settings.alerts.instructions.of(report.kind))
     return {
         "titulaire": report.holder_name,
         "type": _KIND_TOKEN[report.kind],
