@@ -338,15 +338,19 @@ def load(explicit: Path | None = None, environ: Mapping[str, str] | None = None)
 
 def _french(error: Any) -> str:
     kind = error.get("type", "")
+    # The bound pydantic names, so that the message says what would be accepted.
+    limits = error.get("ctx", {})
     return {
         "extra_forbidden": "paramètre inconnu",
         "missing": "valeur manquante",
         "int_parsing": "nombre entier attendu",
+        "int_from_float": "nombre entier attendu",
         "float_parsing": "nombre attendu",
         "bool_parsing": "booléen attendu (true ou false)",
-        "greater_than": "valeur trop petite",
-        "greater_than_equal": "valeur trop petite",
-        "less_than_equal": "valeur trop grande",
+        "greater_than": "valeur trop petite (plus de {} attendu)".format(limits.get("gt")),
+        "greater_than_equal": "valeur trop petite (au moins {} attendu)".format(limits.get("ge")),
+        "less_than": "valeur trop grande (moins de {} attendu)".format(limits.get("lt")),
+        "less_than_equal": "valeur trop grande (au plus {} attendu)".format(limits.get("le")),
         "string_type": "texte attendu",
         "literal_error": "valeur non prévue ({})".format(error.get("ctx", {}).get("expected", "")),
         "value_error": str(error.get("ctx", {}).get("error", "valeur invalide")),
