@@ -412,19 +412,22 @@ def _emergencies(session: Session, holder_id: int) -> tuple[EmergencyData, ...]:
         .where(col(EmergencyIssuance.holder_id) == holder_id)
         .order_by(col(EmergencyIssuance.id))
     ).scalars()
-    return tuple(
-        EmergencyData(
-            id=row.id,  # type: ignore[arg-type]
-            credential_id=row.credential_id,
-            issued_by=row.issued_by,
-            reason=row.reason,
-            request_id=row.request_id,
-            issued_on=row.issued_on,
-            return_due_on=row.return_due_on,
-            returned_on=row.returned_on,
-            created_at=from_db(row.created_at),
-        )
-        for row in rows
+    return tuple(emergency_data(row) for row in rows)
+
+
+def emergency_data(row: EmergencyIssuance) -> EmergencyData:
+    """An emergency issuance as the export and a credential's record show it."""
+    assert row.id is not None
+    return EmergencyData(
+        id=row.id,
+        credential_id=row.credential_id,
+        issued_by=row.issued_by,
+        reason=row.reason,
+        request_id=row.request_id,
+        issued_on=row.issued_on,
+        return_due_on=row.return_due_on,
+        returned_on=row.returned_on,
+        created_at=from_db(row.created_at),
     )
 
 
@@ -477,9 +480,12 @@ def _mutes(session: Session, holder_id: int) -> tuple[MuteData, ...]:
         .where(col(Credential.holder_id) == holder_id)
         .order_by(col(AlertMute.credential_id))
     ).scalars()
-    return tuple(
-        MuteData(row.credential_id, row.reason, row.operator, from_db(row.muted_at)) for row in rows
-    )
+    return tuple(mute_data(row) for row in rows)
+
+
+def mute_data(row: AlertMute) -> MuteData:
+    """A mute of a credential's alerts as the export and the credential's record show it."""
+    return MuteData(row.credential_id, row.reason, row.operator, from_db(row.muted_at))
 
 
 def _journal(

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # SQLAlchemy is imported by the first call, not at start-up
     from sqlmodel import Session
 
     from inventaire.models import Credential, Operator
+    from inventaire.personal import EmergencyData, MuteData
 
 S = CredentialState
 
@@ -131,26 +132,6 @@ class RenewalView:
 
 
 @dataclass(frozen=True)
-class MuteView:
-    reason: str
-    operator: str
-    muted_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class EmergencyView:
-    """The emergency issuance of an old-model card handed out in emergency."""
-
-    id: int
-    issued_by: str
-    reason: str
-    issued_on: dt.date
-    return_due_on: dt.date
-    returned_on: dt.date | None
-    request_id: int | None
-
-
-@dataclass(frozen=True)
 class HistoryLine:
     seq: int
     when: str  # Paris time, JJ/MM/AAAA HH:MM:SS
@@ -181,8 +162,8 @@ class Record:
     is_request: bool
     renewal: RenewalView | None  # None when not in service, without expiry, or renewed
     renewed_by: int | None  # the replacement in service, when renewed
-    mute: MuteView | None
-    emergency_issuance: EmergencyView | None
+    mute: MuteData | None
+    emergency_issuance: EmergencyData | None
     bridged_by: tuple[int, ...]  # emergency cards out that bridge this request
     history: tuple[HistoryLine, ...]
     actions: tuple[Action, ...]
@@ -250,7 +231,7 @@ def load_record(workspace: Workspace, credential_id: int) -> Record:
             ).scalars()
         )
         mute_row = session.get(AlertMute, credential_id)
-        mute = MuteView(mute_row.reason, mute_row.operator, mute_row.muted_at) if mute_row else None
+        mute = personal.mute_data(mute_row) if mute_row else None
         issuance = session.execute(
             sa.select(EmergencyIssuance).where(
                 col(EmergencyIssuance.credential_id) == credential_id
@@ -354,17 +335,7 @@ def load_record(workspace: Workspace, credential_id: int) -> Record:
             renewed_by=in_service_replacement.id if in_service_replacement else None,
             mute=mute,
             emergency_issuance=(
-                EmergencyView(
-                    id=issuance.id,  # type: ignore[arg-type]
-                    issued_by=issuance.issued_by,
-                    reason=issuance.reason,
-                    issued_on=issuance.issued_on,
-                    return_due_on=issuance.return_due_on,
-                    returned_on=issuance.returned_on,
-                    request_id=issuance.request_id,
-                )
-                if issuance is not None
-                else None
+                personal.emergency_data(issuance) if issuance is not None else None
             ),
             bridged_by=bridged_by,
             history=history,

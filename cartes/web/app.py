@@ -169,9 +169,9 @@ class StatusPage:
         self._inline = workspace.settings.database_url.startswith("sqlite")
 
     def report(self, request: Request) -> KeyReport:
-        if request.headers.get(VERIFY_HEADER, "NONE") not in ANSWERED_VERIFICATIONS:
-            absent = request.headers.get(VERIFY_HEADER, "NONE") == "NONE"
-            raise Refused("certificat_absent" if absent else "certificat_refuse")
+        verification = request.headers.get(VERIFY_HEADER, "NONE")
+        if verification not in ANSWERED_VERIFICATIONS:
+            raise Refused("certificat_absent" if verification == "NONE" else "certificat_refuse")
         escaped = request.headers.get(CERTIFICATE_HEADER, "")
         if not escaped:
             raise Refused("certificat_absent")
